@@ -1,0 +1,3 @@
+from .hamming_map import HammingMAP
+
+__all__ = ['HammingMAP']

@@ -1,0 +1,3 @@
+from .query_hash_head import QueryHashHead
+
+__all__ = ['QueryHashHead']

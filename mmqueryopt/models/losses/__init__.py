@@ -1,0 +1,3 @@
+from .adsh_loss import ADSHLoss, similarity
+
+__all__ = ['ADSHLoss', 'similarity']

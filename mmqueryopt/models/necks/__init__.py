@@ -1,0 +1,3 @@
+from .subtle_feature_neck import SubtleFeatureNeck
+
+__all__ = ['SubtleFeatureNeck']

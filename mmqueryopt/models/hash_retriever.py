@@ -1,0 +1,260 @@
+"""The hashing model: backbone, neck and hash head, plus ADSH's database."""
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+from mmengine.dist import all_reduce, broadcast, is_distributed
+from mmengine.model import BaseModel
+from mmpretrain.structures import DataSample
+from torch import Tensor
+
+from mmqueryopt.registry import MODELS
+
+_DATABASE_BUFFERS = ('database_codes', 'sampled_codes', 'database_labels')
+
+
+@MODELS.register_module()
+class HashRetriever(BaseModel):
+    """Image-to-code model trained by asymmetric deep supervised hashing.
+
+    Besides the network it owns ADSH's state, saved in every checkpoint:
+    ``database_codes`` (B, (m, L): one relaxed-width code for every training
+    image), ``sampled_codes`` (U, (m, L): the latest network output of each
+    image sampled this round, zeros elsewhere) and ``database_labels`` ((m,)
+    class ids). They are empty until :meth:`init_database` sizes them (the
+    ADSH hook does so from the training set) or a checkpoint fills them.
+
+    Args:
+        backbone (dict): Any MMPretrain backbone returning at least two maps.
+        neck (dict): E.g. ``SubtleFeatureNeck``.
+        head (dict): E.g. ``QueryHashHead``; gives ``code_length`` and
+            ``relaxed_dims``.
+        loss (dict): Loss with a ``solve_database_codes`` step. Defaults to
+            ``ADSHLoss``.
+        frozen_modules (Sequence[str]): Submodules whose parameters get no
+            gradient, e.g. ``('backbone.conv1', 'backbone.bn1',
+            'backbone.layer1')``. Unlike a backbone's ``frozen_stages`` this
+            leaves their BatchNorm in train mode, as the authors do.
+        data_preprocessor (dict, optional): Defaults to MMPretrain's
+            ``ClsDataPreprocessor``.
+        init_cfg (dict, optional): MMEngine init config.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 head: dict,
+                 loss: dict = dict(type='ADSHLoss'),
+                 frozen_modules: Sequence[str] = (),
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        if data_preprocessor is None:
+            data_preprocessor = dict(type='ClsDataPreprocessor')
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.backbone = MODELS.build(backbone)
+        self.neck = MODELS.build(neck)
+        self.head = MODELS.build(head)
+        self.loss_module = MODELS.build(loss)
+        for name in frozen_modules:
+            self.get_submodule(name).requires_grad_(False)
+        width = self.head.relaxed_dims
+        self.register_buffer('database_codes', torch.zeros(0, width))
+        self.register_buffer('sampled_codes', torch.zeros(0, width))
+        self.register_buffer('database_labels',
+                             torch.zeros(0, dtype=torch.long))
+
+    @property
+    def code_length(self) -> int:
+        return self.head.code_length
+
+    @property
+    def num_database(self) -> int:
+        return self.database_codes.size(0)
+
+    def init_weights(self) -> None:
+        """Initialise, turning a missing pretrained file into advice."""
+        try:
+            super().init_weights()
+        except OSError as err:  # URLError and FileNotFoundError included
+            raise OSError(_pretrained_advice(self, err)) from err
+
+    @torch.no_grad()
+    def init_database(self, labels: Tensor,
+                      generator: Optional[torch.Generator] = None) -> None:
+        """Size the database for ``labels`` and draw B from N(0, 1).
+
+        B starts as unsigned Gaussian values, as in the authors' code; the
+        first :meth:`update_database_codes` makes it binary.
+
+        Args:
+            labels (Tensor): (m,) class ids of the training images, in
+                dataset order (row i is dataset index i).
+            generator (torch.Generator, optional): For a reproducible B.
+        """
+        device = self.database_codes.device
+        width = self.head.relaxed_dims
+        self.database_labels = labels.to(device=device, dtype=torch.long)
+        self.database_codes = torch.randn(
+            len(labels), width, generator=generator).to(device)
+        self.sampled_codes = torch.zeros(len(labels), width, device=device)
+
+    def extract_feat(self, inputs: Tensor) -> Tensor:
+        """Relaxed codes: (B, relaxed_dims) in train mode, (B, code_length)
+        in eval mode."""
+        return self.head(self.neck(self.backbone(inputs)))
+
+    def forward(self,
+                inputs: Tensor,
+                data_samples: Optional[List[DataSample]] = None,
+                mode: str = 'tensor'):
+        """MMEngine's entry point.
+
+        Args:
+            inputs (Tensor): (B, 3, H, W) normalised images.
+            data_samples (list[DataSample], optional): Need ``gt_label`` and
+                ``sample_idx`` for ``mode='loss'``.
+            mode (str): ``'tensor'`` returns the relaxed codes; ``'loss'`` a
+                dict with ``loss_hash`` and ``loss_quant``; ``'predict'`` the
+                data samples with ``hash_code`` ((k,) in {-1, +1}) set.
+        """
+        if mode == 'tensor':
+            return self.extract_feat(inputs)
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        raise RuntimeError(f'Invalid mode "{mode}"; expected "tensor", '
+                           f'"loss" or "predict".')
+
+    def loss(self, inputs: Tensor,
+             data_samples: List[DataSample]) -> Dict[str, Tensor]:
+        """ADSH loss of a batch; records its relaxed codes in U."""
+        if self.num_database == 0:
+            raise RuntimeError(
+                'HashRetriever has no database: call init_database() or '
+                'train with ADSHRoundHook in custom_hooks')
+        relaxed_codes = self.extract_feat(inputs)
+        batch_indices = _sample_indices(data_samples, relaxed_codes.device,
+                                        self.num_database)
+        batch_labels = torch.cat([s.gt_label for s in data_samples]).to(
+            relaxed_codes.device)
+        self.sampled_codes[batch_indices] = relaxed_codes.detach()
+        return self.loss_module(relaxed_codes, batch_labels, batch_indices,
+                                self.database_codes, self.database_labels)
+
+    def predict(self, inputs: Tensor,
+                data_samples: Optional[List[DataSample]] = None
+                ) -> List[DataSample]:
+        """Binary codes of the original queries (branch 0)."""
+        codes = binarize(self.extract_feat(inputs)[:, :self.code_length])
+        if data_samples is None:
+            data_samples = [DataSample() for _ in range(len(codes))]
+        for sample, code in zip(data_samples, codes):
+            sample.set_field(code, 'hash_code', dtype=Tensor)
+        return data_samples
+
+    @torch.no_grad()
+    def reset_sampled_codes(self) -> None:
+        """Forget U; called when a round starts."""
+        self.sampled_codes.zero_()
+
+    @torch.no_grad()
+    def update_database_codes(self, sampled_indices: Tensor) -> None:
+        """ADSH's discrete step over the round's sampled images.
+
+        Under DDP each rank wrote only its shard's rows of U, so the sum over
+        ranks is the full U; B is solved on every rank and rank 0's copy is
+        broadcast so that all ranks hold the same codes bit for bit.
+
+        Args:
+            sampled_indices (Tensor): (s,) database rows sampled this round.
+        """
+        sampled_indices = sampled_indices.to(self.database_codes.device)
+        sampled_codes = self.sampled_codes[sampled_indices]
+        if is_distributed():
+            all_reduce(sampled_codes, op='sum')
+        codes = self.loss_module.solve_database_codes(
+            sampled_codes, sampled_indices, self.database_codes,
+            self.database_labels)
+        if is_distributed():
+            broadcast(codes, src=0)
+        self.database_codes.copy_(codes)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
+                              strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        """Adopt a checkpoint's database size when ours is still empty, and
+        refuse a checkpoint of another code length or database size."""
+        query_key = prefix + 'head.query_embed.weight'
+        if query_key in state_dict and (state_dict[query_key].size(0) !=
+                                        self.code_length):
+            raise ValueError(
+                f'checkpoint has code_length='
+                f'{state_dict[query_key].size(0)} ({query_key}), the model '
+                f'{self.code_length}: it comes from another configuration')
+        for name in _DATABASE_BUFFERS:
+            saved = state_dict.get(prefix + name)
+            if saved is None:
+                continue
+            ours = getattr(self, name)
+            if saved.shape[1:] != ours.shape[1:]:
+                raise ValueError(
+                    f'checkpoint {name} has shape {tuple(saved.shape)}, the '
+                    f'model expects (m, {", ".join(map(str, ours.shape[1:]))}'
+                    f'): relaxed_dims or label format differ from the config')
+            if ours.size(0) == 0:
+                setattr(self, name, torch.empty_like(saved, device=ours.device))
+            elif saved.size(0) != ours.size(0):
+                raise ValueError(
+                    f'checkpoint {name} holds {saved.size(0)} database '
+                    f'images but the training set has {ours.size(0)}: the '
+                    f'checkpoint was trained on another dataset or split')
+        super()._load_from_state_dict(state_dict, prefix, local_metadata,
+                                      strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+
+
+def binarize(relaxed_codes: Tensor) -> Tensor:
+    """Sign with ties to +1, so that every bit is in {-1, +1}."""
+    return torch.where(relaxed_codes >= 0, 1.0, -1.0).to(relaxed_codes)
+
+
+def _sample_indices(data_samples: Sequence[DataSample], device,
+                    num_database: int) -> Tensor:
+    try:
+        indices = [s.metainfo['sample_idx'] for s in data_samples]
+    except KeyError:
+        raise KeyError(
+            "data samples lack 'sample_idx' in their metainfo; keep it in "
+            "PackInputs' meta_keys: ADSH needs each image's database row"
+        ) from None
+    indices = torch.as_tensor(indices, dtype=torch.long, device=device)
+    if indices.max() >= num_database:
+        raise IndexError(
+            f'sample_idx {indices.max().item()} is outside the database of '
+            f'{num_database} images: the training set changed since '
+            f'init_database()')
+    return indices
+
+
+def _pretrained_advice(model: BaseModel, err: Exception) -> str:
+    sources = [
+        f'{name}: {cfg["checkpoint"]}'
+        for name, module in model.named_modules()
+        for cfg in _as_list(getattr(module, 'init_cfg', None))
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'
+    ]
+    hub_dir = torch.hub.get_dir()
+    return (f'could not load pretrained weights ({err}). Sources: '
+            f'{"; ".join(sources) or "none found"}. With no network, put the '
+            f'file in {hub_dir}/checkpoints/ (torchvision:// names, e.g. '
+            f'resnet50-0676ba61.pth), or point the config at a local copy: '
+            f"--cfg-options model.backbone.init_cfg.checkpoint=/path/to/"
+            f"resnet50.pth, or drop pretraining with "
+            f"model.backbone.init_cfg=None")
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]

@@ -1,0 +1,3 @@
+from .transformer import CrossAttentionDecoderLayer, EncoderLayer
+
+__all__ = ['EncoderLayer', 'CrossAttentionDecoderLayer']

@@ -40,12 +40,7 @@ class IdTableDataset(HashingDataset):
     USED_CLASSES_ONLY = False
 
     def load_samples(self) -> Tuple[Sequence[str], List[dict]]:
-        """Read the split's samples and the class names.
-
-        Returns:
-            tuple[Sequence[str], list[dict]]: Class names in label order and
-            the data infos.
-        """
+        """Read the split and the names of the label classes."""
         images = read_table(self.ann_file, ('image id', 'image path'), rest=1)
         labels_path = self.root_path('image_class_labels.txt')
         class_of = read_table(labels_path, ('image id', 'class id'))
@@ -69,15 +64,15 @@ class IdTableDataset(HashingDataset):
                 raise flag_line.error('expected split flag 1 (train) or 0 '
                                       f'(test), got {flag_line.fields[1]!r}')
             if flag_line.fields[1] == wanted:
-                samples.append(
-                    self.sample(line.fields[1], labels[class_ids[key]], line))
+                label = labels[class_ids[key]]
+                samples.append(self.make_info(line.fields[1], label, line))
         return [names[class_id] for class_id in label_ids], samples
 
     def _class_names(self) -> Dict[int, str]:
         path = self.root_path('classes.txt')
         table = read_table(path, ('class id', 'class name'), rest=1)
         if not table:
-            raise ListFileError(f'{path}: no classes listed')
+            raise ListFileError(f'{path}: no class name listed')
         return {
             line.as_int(0, 'class id'): line.fields[1]
             for line in table.values()

@@ -135,3 +135,19 @@ def _split(text: str, sep: str, num_fields: int,
     after = num_fields - 1 - rest  # fields to the right of the merged one
     end = len(parts) - after
     return parts[:rest] + [sep.join(parts[rest:end])] + parts[end:]
+
+
+def read_names(path: str, name: str) -> Dict[str, ListLine]:
+    """Read a file of one class name a line; the line order is label order.
+
+    Args:
+        path (str): The names file (``variants.txt``, ``labels.txt``).
+        name (str): What a line holds, for error messages.
+
+    Returns:
+        dict[str, ListLine]: Lines by name, in label order.
+    """
+    table = read_table(path, (name, ), rest=0)
+    if not table:
+        raise ListFileError(f'{path}: no {name} listed')
+    return table

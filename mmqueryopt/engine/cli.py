@@ -1,0 +1,71 @@
+"""What ``tools/train.py`` and ``tools/test.py`` share: the common command
+line, config defaults, and a Runner that also works distributed on CPUs."""
+import argparse
+import os
+import os.path as osp
+
+import torch
+import torch.distributed as dist
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """``--work-dir``, ``--cfg-options``, ``--launcher`` and ``--local-rank``."""
+    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config keys, e.g. key=value a.b=1 list="[1,2]"')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher (pytorch: torchrun; CPUs use the gloo backend)')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """Read ``args.config`` and apply the common options.
+
+    The work dir defaults to ``work_dirs/<config name>``; dataloaders pin
+    memory only where there is a GPU to pin for.
+    """
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join(
+            'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    for field in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(field) is not None:
+            loader = ConfigDict(pin_memory=torch.cuda.is_available())
+            loader.update(cfg[field])
+            cfg[field] = loader
+    return cfg
+
+
+def build_runner(cfg: Config) -> Runner:
+    """Build the Runner; on machines without CUDA, a distributed launch
+    joins a gloo process group first.
+
+    MMEngine's pytorch launcher always calls ``torch.cuda.set_device`` and its
+    DDP wrapper passes CUDA device ids; initialising gloo beforehand makes
+    MMEngine skip its own init, and ``device_ids=None`` wraps a CPU model.
+    """
+    if cfg.launcher != 'none' and not torch.cuda.is_available():
+        if not dist.is_initialized():
+            dist.init_process_group(backend='gloo')
+        wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(
+            type='MMDistributedDataParallel')
+        wrapper.device_ids = None
+        cfg.model_wrapper_cfg = wrapper
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)

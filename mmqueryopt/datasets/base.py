@@ -34,6 +34,9 @@ class HashingDataset(BaseDataset):
         data_root (str): The dataset's root folder.
         split (str): ``'train'`` (the retrieval database) or ``'test'`` (the
             queries). Defaults to ``'train'``.
+        warn_size (bool): Warn when the split's size differs from the
+            official one. False for a tree that only borrows the layout
+            (e.g. the digits export). Defaults to True.
         **kwargs: Other arguments of :class:`mmpretrain.datasets.BaseDataset`
             (``pipeline``, ``test_mode``, ``indices``, ...).
     """
@@ -45,12 +48,17 @@ class HashingDataset(BaseDataset):
     #: Number of images per split in the official release.
     OFFICIAL_SIZES: Dict[str, int] = {}
 
-    def __init__(self, data_root: str, split: str = 'train', **kwargs):
+    def __init__(self,
+                 data_root: str,
+                 split: str = 'train',
+                 warn_size: bool = True,
+                 **kwargs):
         if split not in self.SPLITS:
             raise ValueError(
                 f"{type(self).__name__}: split must be 'train' (the "
                 f"database) or 'test' (the queries), got {split!r}")
         self.split = split
+        self.warn_size = warn_size
         # One backend for all joins: inferring it per path costs ~1 s on
         # VegFru's 117k test images.
         self.backend = get_file_backend(data_root, enable_singleton=True)
@@ -123,7 +131,7 @@ class HashingDataset(BaseDataset):
         # A warning, not an error: subsets are legitimate (smoke runs,
         # ablations), but their mAP is not comparable with the paper's.
         official = self.official_size
-        if official is None or size == official:
+        if not self.warn_size or official is None or size == official:
             return
         gap = (f'{official - size} fewer' if size < official
                else f'{size - official} more')

@@ -1,16 +1,16 @@
 # CUB-200-2011: database = train (5,994), queries = test (5,794).
 # The round sampler's sizes come from the dataset's schedule base.
-dataset_type = 'CUB'
+dataset_type = 'CUB200'
 data_root = 'data/CUB_200_2011'
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageBGR'),
     dict(type='RandomResizedCrop', scale=224),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageBGR'),
     dict(type='ResizeEdge', scale=256, edge='short'),
     dict(type='CenterCrop', crop_size=224),
     dict(type='PackInputs'),

@@ -17,19 +17,21 @@ from torch import Tensor, nn
 from mmqueryopt.registry import MODELS
 
 
-def similarity(labels_a: Tensor, labels_b: Tensor) -> Tensor:
+def similarity(labels_a: Tensor, labels_b: Tensor,
+               dtype: torch.dtype = torch.float32) -> Tensor:
     """S[i, j] = 1 if ``a_i`` and ``b_j`` share a class, else 0.
 
     Args:
         labels_a (Tensor): (n,) class ids or (n, C) multi-hot.
         labels_b (Tensor): (m,) class ids or (m, C) multi-hot.
+        dtype (torch.dtype): Of the result.
 
     Returns:
-        Tensor: (n, m) float.
+        Tensor: (n, m).
     """
     if labels_a.dim() == 1:
-        return (labels_a[:, None] == labels_b[None, :]).float()
-    return (labels_a.float() @ labels_b.float().T > 0).float()
+        return (labels_a[:, None] == labels_b[None, :]).to(dtype)
+    return (labels_a.float() @ labels_b.float().T > 0).to(dtype)
 
 
 @MODELS.register_module()
@@ -66,7 +68,7 @@ class ADSHLoss(nn.Module):
             dict[str, Tensor]: ``loss_hash`` and ``loss_quant``, scalars.
         """
         num_bits = relaxed_codes.size(1)
-        sim = similarity(batch_labels, database_labels)
+        sim = similarity(batch_labels, database_labels, relaxed_codes.dtype)
         norm = sim.numel() * num_bits / self.scale_bits
         loss_hash = (num_bits * sim - relaxed_codes @ database_codes.T).pow(
             2).sum() / norm
@@ -96,7 +98,8 @@ class ADSHLoss(nn.Module):
             Tensor: the new B, (m, L) in {-1, +1}. A zero argument gives +1.
         """
         num_bits = sampled_codes.size(1)
-        sim = similarity(database_labels[sampled_indices], database_labels)
+        sim = similarity(database_labels[sampled_indices], database_labels,
+                         sampled_codes.dtype)
         scattered = torch.zeros_like(database_codes)
         scattered[sampled_indices] = sampled_codes
         target = num_bits * sim.T @ sampled_codes + self.gamma * scattered

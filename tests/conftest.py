@@ -1,0 +1,46 @@
+import os.path as osp
+import sys
+
+import pytest
+from mmengine.config import Config
+
+import mmqueryopt  # noqa: F401  (registers every module)
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.join(REPO, 'tools'))
+
+
+@pytest.fixture(scope='session')
+def digits_root(tmp_path_factory):
+    """The real digits exported at 16x16 in CUB's layout (1,437 + 360)."""
+    from export_digits import export_digits
+    root = str(tmp_path_factory.mktemp('data') / 'digits')
+    export_digits(root, size=16)
+    return root
+
+
+def tiny_digits_cfg(data_root: str, work_dir: str, rounds: int = 2,
+                    epochs_per_round: int = 2,
+                    num_samples: int = 48) -> Config:
+    """The digits main job shrunk to seconds: a narrower network, small
+    rounds, 16x16 input, no checkpoints unless a test asks."""
+    cfg = Config.fromfile(osp.join(REPO, 'configs/queryopt_digits_12bit.py'))
+    cfg.work_dir = work_dir
+    cfg.model.backbone.update(stem_channels=8, base_channels=8)
+    cfg.model.neck.update(
+        in_channels=(32, 64), embed_dims=32, top_down_channels=16,
+        num_heads=2, ffn_dims=32)
+    cfg.model.head.update(embed_dims=32, num_heads=2, ffn_dims=32)
+    cfg.train_dataloader.sampler.update(
+        num_samples=num_samples, epochs_per_round=epochs_per_round)
+    for loader in (cfg.train_dataloader, cfg.val_dataloader):
+        loader.dataset.data_root = data_root
+    cfg.train_dataloader.dataset.pipeline[1].scale = 16
+    cfg.test_dataloader = cfg.val_dataloader
+    cfg.train_cfg.update(
+        max_epochs=rounds * epochs_per_round, val_interval=10**6)
+    cfg.param_scheduler.milestones = [10**6]
+    cfg.default_hooks.checkpoint.update(interval=10**6, save_best=None)
+    cfg.default_hooks.logger.interval = 1000
+    cfg.randomness = dict(seed=0, deterministic=True)
+    return cfg

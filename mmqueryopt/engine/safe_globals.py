@@ -6,9 +6,24 @@ and then fails on the objects it saved itself (the message hub's
 ``load_from`` and ``tools/test.py``. Allow-listing these few types keeps the safe
 loader (no arbitrary code runs) instead of turning it off.
 """
+import pickle
+
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
+
+
+def _history_buffer_method(owner, name: str):
+    """Stands in for ``getattr`` when unpickling: each pickled HistoryBuffer
+    carries its statistics methods as ``getattr(HistoryBuffer, 'mean')``, and
+    a general ``getattr`` would open any attribute of any allowed object."""
+    allowed = {'min', 'max', 'current', 'mean',
+               *HistoryBuffer._statistics_methods}
+    if owner is HistoryBuffer and name in allowed:
+        return getattr(owner, name)
+    raise pickle.UnpicklingError(
+        f'checkpoint asks for getattr({owner!r}, {name!r}); only '
+        f'HistoryBuffer statistics methods are allowed')
 
 
 def allow_mmengine_checkpoint_types() -> None:
@@ -24,4 +39,5 @@ def allow_mmengine_checkpoint_types() -> None:
         np.ndarray,
         np.dtype,
         *dtype_classes,
+        (_history_buffer_method, 'builtins.getattr'),
     ])

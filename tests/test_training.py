@@ -166,3 +166,24 @@ def test_test_tool_evaluates_a_checkpoint(digits_root, tmp_path):
     for metrics in results.values():
         assert 0 < metrics['retrieval/mAP'] <= 1
     assert results['learned'] != results['encoded']
+
+
+class _GetattrPayload:
+    """Pickles as ``getattr(HistoryBuffer, name)``."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __reduce__(self):
+        from mmengine.logging import HistoryBuffer
+        return getattr, (HistoryBuffer, self.name)
+
+
+def test_weights_only_allows_history_buffer_methods_only(tmp_path):
+    from mmengine.logging import HistoryBuffer
+    path = str(tmp_path / 'x.pth')
+    torch.save({'m': _GetattrPayload('mean')}, path)
+    assert torch.load(path)['m'] is HistoryBuffer.mean
+    torch.save({'m': _GetattrPayload('__init__')}, path)
+    with pytest.raises(Exception, match="only HistoryBuffer statistics"):
+        torch.load(path)

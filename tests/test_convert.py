@@ -1,0 +1,152 @@
+"""The converter maps the authors' state dict onto HashRetriever, and the
+converted weights compute what the authors' model computes."""
+import os.path as osp
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from convert_official_ckpt import convert_state_dict
+from mmqueryopt.registry import MODELS
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+KEY_LIST = osp.join(REPO, 'tests/data/official_state_dict_12bit.txt')
+
+
+def official_state_dict(seed=0):
+    """Random tensors with exactly the authors' keys and shapes."""
+    generator = torch.Generator().manual_seed(seed)
+    state = {}
+    for line in open(KEY_LIST):
+        key, shape, _ = line.split()
+        size = () if shape == 'scalar' else tuple(map(int, shape.split('x')))
+        if key.endswith('num_batches_tracked'):
+            state[key] = torch.tensor(7)
+        elif key.endswith('running_var'):
+            state[key] = torch.rand(size, generator=generator) + 0.5
+        elif key.endswith('_embed.weight') and key != 'hash_embed.weight':
+            # The authors' inits: uniform position tables, N(0, 1) queries;
+            # at these scales attention is far from uniform.
+            sample = torch.rand if 'backbone' in key else torch.randn
+            state[key] = sample(size, generator=generator)
+        else:
+            state[key] = 0.05 * torch.randn(size, generator=generator)
+    return state
+
+
+def build_model():
+    init_default_scope('mmqueryopt')
+    cfg = Config.fromfile(osp.join(REPO, 'configs/queryopt_cub_12bit.py'))
+    cfg.model.backbone.init_cfg = None
+    return MODELS.build(cfg.model)
+
+
+def test_converted_keys_load_exactly():
+    official = official_state_dict()
+    assert len(official) == 375
+    converted = convert_state_dict({'model': official})
+    model = build_model()
+    result = model.load_state_dict(converted, strict=False)
+    assert result.unexpected_keys == []
+    assert sorted(result.missing_keys) == [
+        'database_codes', 'database_labels', 'sampled_codes'
+    ]
+
+
+def authors_forward(state, images):
+    """QueryOpt's inference written from the facts file, on the authors'
+    key names, with torchvision's ResNet-50 as their body."""
+    body = torchvision.models.resnet50()
+    body.load_state_dict(
+        {k[len('backbone.0.body.'):]: v
+         for k, v in state.items() if k.startswith('backbone.0.body.')},
+        strict=False)
+    body.eval()
+    x = body.maxpool(body.relu(body.bn1(body.conv1(images))))
+    c3 = body.layer3(body.layer2(body.layer1(x)))
+    c4 = body.layer4(c3)
+
+    def bn(x, prefix):
+        return F.batch_norm(x, state[prefix + 'running_mean'],
+                            state[prefix + 'running_var'],
+                            state[prefix + 'weight'], state[prefix + 'bias'])
+
+    d = 'backbone.0.deconv.'
+    up = bn(F.conv2d(c4, state[d + '0.weight'], state[d + '0.bias']), d + '1.')
+    up = bn(F.conv_transpose2d(up, state[d + '2.weight'], state[d + '2.bias'],
+                               stride=2, padding=1), d + '3.')
+    up = F.relu(bn(F.conv2d(up, state[d + '4.weight'], state[d + '4.bias']),
+                   d + '5.'))
+    p3 = F.conv2d(c3, state['backbone.0.conv_layer3.weight'],
+                  state['backbone.0.conv_layer3.bias']) + up
+
+    row, col = state['backbone.1.row_embed.weight'], state[
+        'backbone.1.col_embed.weight']
+    tokens, pos, offset = [], [], 0
+    for level, feat in enumerate((p3, c4)):
+        proj = F.conv2d(feat, state[f'input_proj_list.{level}.weight'],
+                        state[f'input_proj_list.{level}.bias'])
+        h, w = proj.shape[-2:]
+        for y in range(h):
+            for x in range(w):
+                tokens.append(proj[:, :, y, x])
+                pos.append(torch.cat([col[offset + x], row[offset + y]]))
+        offset += w
+    src = torch.stack(tokens)  # (T, B, d), DETR's sequence-first layout
+    pos = torch.stack(pos)[:, None].expand_as(src)
+
+    def attention(prefix, query, key, value):
+        return F.multi_head_attention_forward(
+            query, key, value, 384, 8, state[prefix + 'in_proj_weight'],
+            state[prefix + 'in_proj_bias'], None, None, False, 0.0,
+            state[prefix + 'out_proj.weight'], state[prefix + 'out_proj.bias'],
+            training=False, need_weights=False)[0]
+
+    def norm(x, prefix):
+        return F.layer_norm(x, (384, ), state[prefix + 'weight'],
+                            state[prefix + 'bias'])
+
+    def ffn(x, prefix):
+        return F.linear(
+            F.relu(F.linear(x, state[prefix + 'linear1.weight'],
+                            state[prefix + 'linear1.bias'])),
+            state[prefix + 'linear2.weight'], state[prefix + 'linear2.bias'])
+
+    e = 'transformer.encoder.layers.0.'
+    src = norm(src + attention(e + 'self_attn.', src + pos, src + pos, src),
+               e + 'norm1.')
+    memory = norm(src + ffn(src, e), e + 'norm2.')
+
+    queries = state['query_embed.weight'][:, None].expand(-1, src.size(1), -1)
+    dl = 'transformer.decoder.layers.0.'
+    target = torch.zeros_like(queries)
+    target = norm(
+        target + attention(dl + 'multihead_attn.', target + queries,
+                           memory + pos, memory), dl + 'norm2.')
+    target = norm(target + ffn(target, dl), dl + 'norm3.')
+    target = norm(target, 'transformer.decoder.norm.')
+    bits = F.linear(F.normalize(target, dim=-1), state['hash_embed.weight'])
+    return torch.tanh(bits[..., 0]).T  # (B, k)
+
+
+def test_converted_model_computes_the_authors_codes():
+    official = official_state_dict(seed=1)
+    model = build_model()
+    model.load_state_dict(convert_state_dict(official), strict=False)
+    model.eval()
+    images = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        ours = model(images)
+        theirs = authors_forward(official, images)
+    assert ours.shape == theirs.shape == (2, 12)
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
+    assert theirs.abs().min() > 1e-3  # signs are meaningful
+    assert torch.equal(torch.sign(ours), torch.sign(theirs))
+
+
+def test_unknown_key_is_refused():
+    import pytest
+    with pytest.raises(KeyError, match='classifier.weight'):
+        convert_state_dict({'classifier.weight': torch.zeros(1)})

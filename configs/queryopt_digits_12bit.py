@@ -10,10 +10,10 @@ _base_ = [
 ]
 
 data_root = 'data/digits'
-rounds = 8
+rounds = 6
 epochs_per_round = 3
 num_samples = 1000
-lr_drop_round = 6
+lr_drop_round = 5
 
 model = dict(
     type='HashRetriever',

@@ -12,11 +12,19 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
 
-# ADSH's rounds (B update) and the database handed to the metric.
+# ADSH's rounds (B update), the database handed to the metric, and
+# per-epoch reseeding so that a resumed run replays the interrupted one.
 custom_hooks = [
     dict(type='ADSHRoundHook'),
     dict(type='RetrievalDatabaseHook', source='learned'),
+    dict(type='EpochSeedHook'),
 ]
+
+# DDP with torch's default buffer broadcast: every rank trains and evaluates
+# with rank 0's BatchNorm statistics, so the checkpoint holds what each rank
+# used. ADSH's B and U are excluded from the broadcast by HashRetriever.
+# (Options such as find_unused_parameters go here, not at the top level.)
+model_wrapper_cfg = dict(type='MMDistributedDataParallel')
 
 env_cfg = dict(
     cudnn_benchmark=False,
@@ -31,3 +39,6 @@ log_level = 'INFO'
 load_from = None
 resume = False
 randomness = dict(seed=42, deterministic=False)
+
+# Lets MMPretrain's own tools (and any MMEngine runner) use these configs.
+custom_imports = dict(imports=['mmqueryopt'], allow_failed_imports=False)

@@ -1,6 +1,6 @@
-# The authors' schedule for CUB-200-2011 (and FGVC-Aircraft): 40 rounds of
-# 30 epochs over 2,000 images sampled per round, lr x 0.1 from round 30,
-# test every 5 rounds, then every round after the drop.
+# The authors' schedule for CUB-200-2011: 40 rounds of
+# 30 epochs over 2,000 images sampled per round, lr x 0.1 from round
+# 30, test every 5 rounds, then every round after the drop.
 _base_ = [
     '../datasets/cub.py',
     './adsh_sgd.py',

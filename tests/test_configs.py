@@ -1,0 +1,77 @@
+"""Every dataset x bit-length config builds and trains one iteration on a
+tiny tree in its dataset's official layout."""
+import glob
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+
+import dataset_trees  # noqa: I100
+from conftest import REPO
+
+TREES = dict(
+    cub=(dataset_trees.make_cub, 'CUB200'),
+    aircraft=(dataset_trees.make_aircraft, 'FGVCAircraftHash'),
+    food101=(dataset_trees.make_food, 'Food101Hash'),
+    nabirds=(dataset_trees.make_nabirds, 'NABirds'),
+    vegfru=(dataset_trees.make_vegfru, 'VegFru'),
+)
+# The facts file's schedule: rounds, epochs per round, samples, LR drop round.
+SCHEDULES = dict(
+    cub=(40, 30, 2000, 30),
+    aircraft=(40, 30, 2000, 30),
+    food101=(120, 10, 2000, 90),
+    nabirds=(50, 30, 4000, 30),
+    vegfru=(50, 30, 4000, 30),
+)
+CONFIGS = sorted(
+    osp.basename(p)
+    for p in glob.glob(osp.join(REPO, 'configs/queryopt_*bit.py'))
+    if 'digits' not in p)
+
+
+def test_twenty_configs():
+    assert len(CONFIGS) == 20
+
+
+@pytest.mark.parametrize('name', CONFIGS)
+def test_config_trains_one_iteration(name, tmp_path):
+    dataset, bits = name[len('queryopt_'):-len('bit.py')].rsplit('_', 1)
+    cfg = Config.fromfile(osp.join(REPO, 'configs', name))
+    rounds, epochs, samples, drop = SCHEDULES[dataset]
+    assert cfg.model.head.code_length == int(bits)
+    assert cfg.train_dataloader.sampler == dict(
+        type='RoundSampler', num_samples=samples, epochs_per_round=epochs)
+    assert cfg.train_cfg.max_epochs == rounds * epochs
+    assert cfg.param_scheduler.milestones == [drop * epochs]
+    assert cfg.optim_wrapper.optimizer == dict(
+        type='SGD', lr=3e-4, momentum=0.9, weight_decay=1e-4)
+    assert cfg.train_dataloader.batch_size == 16
+
+    make_tree, dataset_type = TREES[dataset]
+    root = str(make_tree(tmp_path / 'data'))
+    cfg.work_dir = str(tmp_path / 'work')
+    cfg.model.backbone.init_cfg = None  # no network here
+    cfg.train_dataloader.sampler.num_samples = 2
+    cfg.train_dataloader.sampler.epochs_per_round = 1
+    cfg.train_cfg.update(max_epochs=1, val_interval=1, dynamic_intervals=None)
+    cfg.default_hooks.checkpoint.update(save_best=None)
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].update(batch_size=2, num_workers=0,
+                           persistent_workers=False)
+        assert cfg[loader].dataset.type == dataset_type
+        cfg[loader].dataset.update(data_root=root, warn_size=False)
+    cfg.train_dataloader.dataset.pipeline[1].scale = 64
+    cfg.val_dataloader.dataset.pipeline[1].scale = 72
+    cfg.val_dataloader.dataset.pipeline[2].crop_size = 64
+    init_default_scope('mmqueryopt')
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.iter == 1
+    model = runner.model
+    assert model.database_codes.shape == (len(
+        runner.train_dataloader.dataset), 96)
+    assert 0 <= runner.message_hub.get_scalar(
+        'val/retrieval/mAP').current() <= 1

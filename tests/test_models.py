@@ -121,6 +121,26 @@ def test_adsh_loss_on_hand_built_example():
     assert losses['loss_quant'].item() == pytest.approx(250.0)
 
 
+def test_adsh_loss_stays_fp32_under_autocast():
+    torch.manual_seed(0)
+    relaxed = torch.tanh(torch.randn(16, 96))
+    database = torch.randn(500, 96).sign()
+    labels, database_labels = torch.randint(0, 5, (16, )), torch.randint(
+        0, 5, (500, ))
+    indices = torch.randperm(500)[:16]
+    loss = ADSHLoss()
+    expected = loss(relaxed.double(), labels, indices, database.double(),
+                    database_labels)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        got = loss(relaxed.bfloat16(), labels, indices, database,
+                   database_labels)
+    for key in expected:
+        assert got[key].dtype == torch.float32
+        # Only the bf16 rounding of the inputs remains.
+        assert got[key].item() == pytest.approx(expected[key].item(),
+                                                rel=2e-3)
+
+
 def adsh_objective(codes, sampled_codes, sampled_indices, labels, gamma):
     """J(B) in float64, written from its definition."""
     sim = (labels[sampled_indices][:, None] == labels[None, :]).astype(float)

@@ -67,13 +67,18 @@ class ADSHLoss(nn.Module):
         Returns:
             dict[str, Tensor]: ``loss_hash`` and ``loss_quant``, scalars.
         """
-        num_bits = relaxed_codes.size(1)
-        sim = similarity(batch_labels, database_labels, relaxed_codes.dtype)
-        norm = sim.numel() * num_bits / self.scale_bits
-        loss_hash = (num_bits * sim - relaxed_codes @ database_codes.T).pow(
-            2).sum() / norm
-        loss_quant = (relaxed_codes - database_codes[batch_indices]).pow(
-            2).sum() * self.gamma / norm
+        # In fp32 even under AMP: F B^T reaches L (96), where bf16 keeps
+        # only ~2 significant digits, and the squared sums exceed fp16's range.
+        with torch.autocast(relaxed_codes.device.type, enabled=False):
+            relaxed_codes = relaxed_codes.float()
+            database_codes = database_codes.float()
+            num_bits = relaxed_codes.size(1)
+            sim = similarity(batch_labels, database_labels)
+            norm = sim.numel() * num_bits / self.scale_bits
+            loss_hash = (num_bits * sim -
+                         relaxed_codes @ database_codes.T).pow(2).sum() / norm
+            loss_quant = (relaxed_codes - database_codes[batch_indices]).pow(
+                2).sum() * self.gamma / norm
         return dict(loss_hash=loss_hash, loss_quant=loss_quant)
 
     @torch.no_grad()

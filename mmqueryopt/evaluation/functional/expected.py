@@ -1,0 +1,144 @@
+r"""Exact expectations over uniformly random orders inside distance ties.
+
+A tie bucket holds ``n`` items, ``r`` of them relevant, ranked behind ``N``
+items of which ``R`` are relevant. Shuffle it uniformly. By linearity, the
+expected sum of precisions at its relevant ranks is ``r`` times the expected
+precision of one given relevant item. That item lands on bucket position ``p``
+with probability ``1/n``; given ``p``, the other ``r - 1`` relevant items fill
+``r - 1`` of the other ``n - 1`` slots uniformly, so on average
+``(p - 1)(r - 1)/(n - 1)`` of them precede it, and its rank ``N + p`` is fixed:
+
+.. math::
+
+    S = \frac{r}{n} \sum_{p=1}^{n}
+        \frac{R + 1 + (p - 1)\frac{r - 1}{n - 1}}{N + p}
+      = \frac{r}{n}\Big[(R + 1)\,\Delta H
+        + \frac{r - 1}{n - 1}\big(n - (N + 1)\,\Delta H\big)\Big],
+
+with :math:`\Delta H = H_{N+n} - H_N` (harmonic numbers) and the second term
+dropped when ``n = 1``.
+
+For AP@k only the first ``m = k - N`` positions of the bucket that straddles
+the cutoff are retrieved, and AP@k divides by the number of relevant items
+retrieved, which is then random. Conditioning on that number ``x``
+(hypergeometric: ``m`` draws from ``n`` items of which ``r`` relevant), the
+``x`` relevant items are uniform over the ``m`` retrieved slots, so the same
+``S`` applies with ``(n, r) -> (m, x)``; the exact expectation is the
+pmf-weighted sum over ``x`` of ``(S_before + S(m, x)) / (R + x)``.
+"""
+from typing import NamedTuple
+
+import torch
+
+
+class CutoffExpectation(NamedTuple):
+    """Per-query expectations at one cutoff, each ``(q,)`` float64."""
+    average_precision: torch.Tensor
+    relevant_retrieved: torch.Tensor
+    no_relevant_probability: torch.Tensor
+
+
+def harmonic_numbers(n: int, device: torch.device) -> torch.Tensor:
+    """``(n + 1,)`` float64 ``H_0 = 0, H_i = 1 + 1/2 + ... + 1/i``."""
+    inverses = 1 / torch.arange(1, n + 1, dtype=torch.float64, device=device)
+    return torch.cat([inverses.new_zeros(1), inverses.cumsum(0)])
+
+
+def expected_precision_sum(size: torch.Tensor, relevant: torch.Tensor,
+                           before: torch.Tensor, relevant_before: torch.Tensor,
+                           harmonic: torch.Tensor) -> torch.Tensor:
+    """Expected sum of precisions at the relevant ranks of a shuffled bucket.
+
+    All arguments broadcast together; counts are int64 tensors.
+
+    Args:
+        size (torch.Tensor): Items in the bucket (``n``).
+        relevant (torch.Tensor): Relevant items in the bucket (``r``).
+        before (torch.Tensor): Items ranked before the bucket (``N``).
+        relevant_before (torch.Tensor): Relevant items among them (``R``).
+        harmonic (torch.Tensor): :func:`harmonic_numbers` up to at least
+            ``max(N + n)``.
+
+    Returns:
+        torch.Tensor: float64 ``S`` of the module docstring, 0 for empty
+        buckets.
+    """
+    n, r = size.double(), relevant.double()
+    delta_h = harmonic[before + size] - harmonic[before]
+    spread = torch.where(size > 1, (r - 1) / (n - 1).clamp(min=1), 0.)
+    per_item = ((relevant_before + 1) * delta_h + spread *
+                (n - (before + 1) * delta_h))
+    return torch.where(size > 0, r / n.clamp(min=1) * per_item, 0.)
+
+
+def _log_binomial(n: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    return (torch.lgamma(n + 1) - torch.lgamma(k + 1) -
+            torch.lgamma(n - k + 1))
+
+
+def hypergeometric_pmf(draws: torch.Tensor, population: torch.Tensor,
+                       successes: torch.Tensor,
+                       sample: torch.Tensor) -> torch.Tensor:
+    """P(``draws`` successes when ``sample`` of ``population`` items are drawn
+    without replacement, ``successes`` of them being successes); broadcasts.
+    """
+    failures = population - successes
+    possible = ((draws >= 0) & (draws <= successes) & (draws <= sample) &
+                (sample - draws <= failures))
+    # Clamped arguments keep lgamma finite where the pmf is 0 anyway; float64
+    # throughout, as lgamma of an integer tensor would return float32.
+    draws, population, successes, failures, sample = (
+        t.double() for t in (draws, population, successes, failures, sample))
+    successes_drawn = draws.clamp(min=0).minimum(successes)
+    failures_drawn = (sample - draws).clamp(min=0).minimum(failures)
+    log_pmf = (
+        _log_binomial(successes, successes_drawn) +
+        _log_binomial(failures, failures_drawn) -
+        _log_binomial(population, sample))
+    return torch.where(possible, log_pmf.exp(), 0.)
+
+
+def expected_at_cutoff(items: torch.Tensor, relevant: torch.Tensor,
+                       cutoff: int,
+                       harmonic: torch.Tensor) -> CutoffExpectation:
+    """Expected AP@k (divided by relevant items retrieved), hits and P(none).
+
+    Args:
+        items (torch.Tensor): ``(q, nbits + 1)`` items at each distance.
+        relevant (torch.Tensor): ``(q, nbits + 1)`` relevant items at each.
+        cutoff (int): ``k``, at most the database size.
+        harmonic (torch.Tensor): :func:`harmonic_numbers` up to ``D``.
+
+    Returns:
+        CutoffExpectation: Per-query expected AP@k, expected number of
+        relevant items in the top k and probability that there is none.
+    """
+    before = items.cumsum(1) - items
+    relevant_before = relevant.cumsum(1) - relevant
+    inside = before + items <= cutoff
+    full_sum = torch.where(
+        inside,
+        expected_precision_sum(items, relevant, before, relevant_before,
+                               harmonic), 0.).sum(1)
+    full_relevant = (relevant * inside).sum(1)
+
+    straddles = (before < cutoff) & ~inside  # at most one bucket per query
+    size, relevant_in, before_it = ((t * straddles).sum(1)
+                                    for t in (items, relevant, before))
+    taken = torch.where(straddles.any(1), cutoff - before_it, 0)
+    max_draws = int(torch.minimum(relevant_in, taken).max())
+    draws = torch.arange(max_draws + 1, device=items.device)
+    pmf = hypergeometric_pmf(draws, size[:, None], relevant_in[:, None],
+                             taken[:, None])
+    partial_sum = expected_precision_sum(taken[:, None], draws,
+                                         before_it[:, None],
+                                         full_relevant[:, None], harmonic)
+    hits = full_relevant[:, None] + draws
+    # With no hit both sums are 0, so clamping the divisor gives AP 0.
+    average_precision = (pmf * (full_sum[:, None] + partial_sum) /
+                         hits.clamp(min=1)).sum(1)
+    relevant_retrieved = (
+        full_relevant + taken * relevant_in / size.clamp(min=1).double())
+    no_relevant = torch.where(full_relevant == 0, pmf[:, 0], 0.)
+    return CutoffExpectation(average_precision, relevant_retrieved,
+                             no_relevant)

@@ -1,6 +1,9 @@
 """MMEngine metric: Hamming-ranking retrieval of queries against a database."""
+import os
+import os.path as osp
 from typing import Optional, Sequence, Union
 
+import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
 from torch import Tensor
@@ -11,11 +14,13 @@ from .functional import evaluate_retrieval
 
 @METRICS.register_module()
 class HammingMAP(BaseMetric):
-    """mAP (and friends) of Hamming ranking; the queries are the evaluated
-    split, the database is set by ``RetrievalDatabaseHook`` before each run.
+    """mAP and friends of Hamming ranking, from one pass over the distances.
 
-    ``mAP`` always ranks the whole database with ties broken by database
-    index; extras are opt-in.
+    The queries are the evaluated split; the database (codes and labels) is
+    set before each run by ``RetrievalDatabaseHook``. ``mAP`` always ranks the
+    whole database with ties broken by database index (see
+    :func:`mmqueryopt.evaluation.functional.evaluate_retrieval` for every
+    key); the rest is opt-in.
 
     Args:
         map_topk (Sequence[int]): Extra ``mAP@k``. Defaults to ().
@@ -23,10 +28,15 @@ class HammingMAP(BaseMetric):
         recall_k (Sequence[int]): ``R@k`` to report. Defaults to ().
         radius (Sequence[int]): ``P@r`` and ``R@r`` within Hamming radius r.
             Defaults to ().
-        expected_ties (bool): Also report ``mAP_expected``, the exact mean
-            over random orders within ties. Defaults to False.
+        tie_break (Sequence[str]): ``'index'`` and/or ``'expected'`` (keys
+            ending in ``_expected``: the exact mean over random orders within
+            ties). Defaults to ``('index',)``.
         authors_protocol (bool): Also report ``mAP_authors``, the authors'
-            routine (drops the last ranked item). Defaults to False.
+            routine (numpy argsort ties, last ranked item dropped), for
+            comparison with published tables. Defaults to False.
+        dump_file (str, optional): Write query and database codes and labels
+            and the precision-recall curve over all radii to this ``.npz``
+            after each evaluation. Defaults to None.
         collect_device (str): Where results are gathered under DDP.
         prefix (str, optional): Key prefix. Defaults to ``'retrieval'``.
     """
@@ -38,18 +48,24 @@ class HammingMAP(BaseMetric):
                  precision_k: Sequence[int] = (),
                  recall_k: Sequence[int] = (),
                  radius: Sequence[int] = (),
-                 expected_ties: bool = False,
+                 tie_break: Union[str, Sequence[str]] = ('index', ),
                  authors_protocol: bool = False,
+                 dump_file: Optional[str] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None):
         super().__init__(collect_device=collect_device, prefix=prefix)
-        self.map_topk = (None, *map_topk)
-        self.precision_k = tuple(precision_k)
-        self.recall_k = tuple(recall_k)
-        self.radius = tuple(radius)
-        self.tie_break = ('index', 'expected') if expected_ties else (
-            'index', )
-        self.authors_protocol = authors_protocol
+        tie_break = (tie_break, ) if isinstance(tie_break, str) else tuple(
+            tie_break)
+        if 'index' not in tie_break:
+            tie_break = ('index', *tie_break)  # `mAP` is always reported
+        self.options = dict(
+            map_topk=(None, *map_topk),
+            precision_k=tuple(precision_k),
+            recall_k=tuple(recall_k),
+            radius=tuple(radius),
+            tie_break=tie_break,
+            authors_protocol=authors_protocol)
+        self.dump_file = dump_file
         self.database_codes: Optional[Tensor] = None
         self.database_labels: Optional[Tensor] = None
 
@@ -69,15 +85,28 @@ class HammingMAP(BaseMetric):
                 'HammingMAP has no database: add '
                 "dict(type='RetrievalDatabaseHook') to custom_hooks")
         query_codes, query_labels = zip(*results)
+        query_codes = torch.stack(query_codes)
+        query_labels = torch.cat(query_labels)
         metrics = evaluate_retrieval(
-            torch.stack(query_codes), self.database_codes,
-            torch.cat(query_labels), self.database_labels,
-            map_topk=self.map_topk, precision_k=self.precision_k,
-            recall_k=self.recall_k, radius=self.radius,
-            tie_break=self.tie_break)
-        if self.authors_protocol:
-            metrics['mAP_authors'] = evaluate_retrieval(
-                torch.stack(query_codes), self.database_codes,
-                torch.cat(query_labels), self.database_labels,
-                authors_protocol=True)['mAP']
+            query_codes, self.database_codes, query_labels,
+            self.database_labels, pr_curve=self.dump_file is not None,
+            **self.options)
+        if self.dump_file is not None:
+            self._dump(query_codes, query_labels,
+                       metrics.pop('PR_precision'), metrics.pop('PR_recall'))
         return metrics
+
+    def _dump(self, query_codes, query_labels, pr_precision,
+              pr_recall) -> None:
+        os.makedirs(osp.dirname(osp.abspath(self.dump_file)), exist_ok=True)
+        # Written aside then renamed: a reader never sees half a file.
+        partial = self.dump_file + '.partial.npz'
+        np.savez(
+            partial,
+            query_codes=query_codes.numpy().astype(np.int8),
+            query_labels=query_labels.numpy(),
+            database_codes=self.database_codes.numpy().astype(np.int8),
+            database_labels=self.database_labels.numpy(),
+            pr_precision=pr_precision,
+            pr_recall=pr_recall)
+        os.replace(partial, self.dump_file)

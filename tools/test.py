@@ -2,7 +2,8 @@
 import argparse
 
 import mmqueryopt  # noqa: F401  (registers every module)
-from mmqueryopt.engine.cli import add_common_args, build_runner, load_config
+from mmqueryopt.engine.cli import (add_common_args, build_runner, close_dist,
+                                   load_config)
 
 
 def parse_args():
@@ -32,6 +33,7 @@ def main():
                     hook.dataloader = database_loader(cfg)
     runner = build_runner(cfg)
     runner.test()
+    close_dist()
 
 
 def database_loader(cfg):

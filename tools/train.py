@@ -2,7 +2,8 @@
 import argparse
 
 import mmqueryopt  # noqa: F401  (registers every module)
-from mmqueryopt.engine.cli import add_common_args, build_runner, load_config
+from mmqueryopt.engine.cli import (add_common_args, build_runner, close_dist,
+                                   load_config)
 
 
 def parse_args():
@@ -45,6 +46,7 @@ def main():
     if final:
         runner.logger.info('Final evaluation: ' + ', '.join(
             f'{key}: {value:.4f}' for key, value in final.items()))
+    close_dist()
 
 
 if __name__ == '__main__':

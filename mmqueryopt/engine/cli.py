@@ -58,8 +58,14 @@ def build_runner(cfg: Config) -> Runner:
     MMEngine's pytorch launcher always calls ``torch.cuda.set_device`` and its
     DDP wrapper passes CUDA device ids; initialising gloo beforehand makes
     MMEngine skip its own init, and ``device_ids=None`` wraps a CPU model.
+    The slurm and mpi launchers read their ranks from variables that only
+    MMEngine's CUDA path translates, so without CUDA they are refused.
     """
     if cfg.launcher != 'none' and not torch.cuda.is_available():
+        if cfg.launcher != 'pytorch':
+            raise RuntimeError(
+                f'--launcher {cfg.launcher} needs CUDA; on CPUs launch with '
+                f'torchrun: bash tools/dist_train.sh CONFIG NUM_PROCESSES')
         if not dist.is_initialized():
             dist.init_process_group(backend='gloo')
         wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(
@@ -69,3 +75,15 @@ def build_runner(cfg: Config) -> Runner:
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
+
+
+def close_dist() -> None:
+    """End a successful distributed run by destroying its process group.
+
+    A gloo group left to the interpreter's exit can abort the process
+    (SIGABRT, "terminate called without an active exception") after the
+    work is done, which torchrun reports as a failed run. Not called on
+    errors: destroying while other ranks still communicate can hang.
+    """
+    if dist.is_initialized():
+        dist.destroy_process_group()

@@ -19,9 +19,16 @@ class RoundSampler(Sampler):
     (rank ``i`` takes positions ``i, i + W, ...``), so each image of the round
     is seen by exactly one rank; each epoch shuffles within the shard.
 
+    When the world size does not divide ``num_samples`` the first ranks take
+    one image more and every other rank repeats one image of its own shard,
+    so that all ranks run the same number of iterations (DDP's collectives
+    must pair up) while no sampled image is dropped. The copy only rewrites
+    its own rank's row of U, so the ranks' rows stay disjoint.
+
     Args:
         dataset (Sized): The training set (the ADSH database).
-        num_samples (int, optional): Images per round. None takes them all.
+        num_samples (int, optional): Images per round, at least the world
+            size and at most ``len(dataset)``. None takes them all.
         epochs_per_round (int): Epochs over each round's subset.
         shuffle (bool): Shuffle the shard each epoch. Defaults to True.
         seed (int, optional): Shared seed; None syncs a random one.
@@ -49,6 +56,11 @@ class RoundSampler(Sampler):
         self.shuffle = shuffle
         self.seed = sync_random_seed() if seed is None else seed
         self.rank, self.world_size = get_dist_info()
+        if num_samples < self.world_size:
+            raise ValueError(
+                f'RoundSampler num_samples={num_samples} is smaller than the '
+                f'world size {self.world_size}: a rank would have no image '
+                f'of its own to train on')
         self.epoch = 0
 
     def round_indices(self, round_idx: int) -> torch.Tensor:
@@ -64,6 +76,8 @@ class RoundSampler(Sampler):
     def __iter__(self) -> Iterator[int]:
         shard = self.round_indices(
             self.epoch // self.epochs_per_round)[self.rank::self.world_size]
+        if len(shard) < len(self):
+            shard = torch.cat([shard, shard[:1]])
         if self.shuffle:
             # Seeded by epoch so a resumed run replays the same order.
             generator = torch.Generator().manual_seed(
@@ -72,4 +86,5 @@ class RoundSampler(Sampler):
         return iter(shard.tolist())
 
     def __len__(self) -> int:
-        return len(range(self.rank, self.num_samples, self.world_size))
+        """The same on every rank: ``ceil(num_samples / world_size)``."""
+        return -(-self.num_samples // self.world_size)

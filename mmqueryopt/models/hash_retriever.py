@@ -6,6 +6,7 @@ from mmengine.dist import all_reduce, broadcast, is_distributed
 from mmengine.model import BaseModel
 from mmpretrain.structures import DataSample
 from torch import Tensor
+from torch.nn.parallel import DistributedDataParallel
 
 from mmqueryopt.registry import MODELS
 
@@ -22,6 +23,8 @@ class HashRetriever(BaseModel):
     image sampled this round, zeros elsewhere) and ``database_labels`` ((m,)
     class ids). They are empty until :meth:`init_database` sizes them (the
     ADSH hook does so from the training set) or a checkpoint fills them.
+    DDP leaves them alone (no buffer broadcast): U is rank-local until
+    :meth:`update_database_codes` combines it.
 
     Args:
         backbone (dict): Any MMPretrain backbone returning at least two maps.
@@ -62,6 +65,12 @@ class HashRetriever(BaseModel):
         self.register_buffer('sampled_codes', torch.zeros(0, width))
         self.register_buffer('database_labels',
                              torch.zeros(0, dtype=torch.long))
+        # Each rank writes only its own rows of U; a DDP wrapper that
+        # broadcasts buffers (torch's default) would overwrite them with
+        # rank 0's copy at every forward. B and U are synchronised by
+        # update_database_codes instead.
+        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+            self, list(_DATABASE_BUFFERS))
 
     @property
     def code_length(self) -> int:
@@ -155,7 +164,7 @@ class HashRetriever(BaseModel):
 
     @torch.no_grad()
     def reset_sampled_codes(self) -> None:
-        """Forget U; called when a round starts."""
+        """Forget U; called before every training epoch."""
         self.sampled_codes.zero_()
 
     @torch.no_grad()

@@ -10,10 +10,10 @@ _base_ = [
 ]
 
 data_root = 'data/digits'
-rounds = 6
+rounds = 10
 epochs_per_round = 3
 num_samples = 1000
-lr_drop_round = 5
+lr_drop_round = 8
 
 model = dict(
     type='HashRetriever',
@@ -93,7 +93,7 @@ optim_wrapper = dict(
 train_cfg = dict(
     by_epoch=True,
     max_epochs=rounds * epochs_per_round,
-    val_interval=2 * epochs_per_round)
+    val_interval=5 * epochs_per_round)
 param_scheduler = dict(
     type='MultiStepLR',
     by_epoch=True,

@@ -137,9 +137,15 @@ def test_b_changes_only_at_round_ends(digits_root, tmp_path):
     other.init_database(torch.zeros(100, dtype=torch.long))
     with pytest.raises(ValueError, match='1437 database images.*has 100'):
         load_checkpoint(other, ckpt, map_location='cpu')
-    # So does a model of another code length.
+    # So does a model of another code length, or of other network shapes
+    # (which MMEngine's non-strict loading would only warn about).
     cfg.model.head.code_length = 24
     with pytest.raises(ValueError, match='code_length=12.*model 24'):
+        load_checkpoint(MODELS.build(cfg.model), ckpt, map_location='cpu')
+    cfg.model.head.code_length = 12
+    cfg.model.neck.ffn_dims = 48
+    with pytest.raises(ValueError, match=r'neck.encoder_layers.0.ffn.linear1'
+                       r'.weight: checkpoint \(32, 32\), model \(48, 32\)'):
         load_checkpoint(MODELS.build(cfg.model), ckpt, map_location='cpu')
 
 

@@ -193,7 +193,9 @@ class HashRetriever(BaseModel):
                               strict, missing_keys, unexpected_keys,
                               error_msgs):
         """Adopt a checkpoint's database size when ours is still empty, and
-        refuse a checkpoint of another code length or database size."""
+        refuse a checkpoint of another configuration: MMEngine loads with
+        ``strict=False``, where a shape mismatch is only a warning and the
+        model would go on with random weights."""
         query_key = prefix + 'head.query_embed.weight'
         if query_key in state_dict and (state_dict[query_key].size(0) !=
                                         self.code_length):
@@ -201,6 +203,23 @@ class HashRetriever(BaseModel):
                 f'checkpoint has code_length='
                 f'{state_dict[query_key].size(0)} ({query_key}), the model '
                 f'{self.code_length}: it comes from another configuration')
+        network = {
+            name: tensor
+            for name, tensor in self.state_dict().items()
+            if name not in _DATABASE_BUFFERS
+        }
+        mismatched = [
+            f'{name}: checkpoint {tuple(state_dict[prefix + name].shape)}, '
+            f'model {tuple(tensor.shape)}'
+            for name, tensor in network.items()
+            if prefix + name in state_dict
+            and state_dict[prefix + name].shape != tensor.shape
+        ]
+        if mismatched:
+            raise ValueError(
+                f'checkpoint does not fit this model ({len(mismatched)} '
+                f'shapes differ; another configuration?): ' +
+                '; '.join(mismatched[:5]))
         for name in _DATABASE_BUFFERS:
             saved = state_dict.get(prefix + name)
             if saved is None:

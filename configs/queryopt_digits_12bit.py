@@ -54,6 +54,8 @@ test_pipeline = [
     dict(type='LoadImageBGR'),
     dict(type='PackInputs'),
 ]
+# The digits borrow CUB's layout, not its official split sizes.
+dataset = dict(type='CUB200', data_root=data_root, warn_size=False)
 train_dataloader = dict(
     batch_size=16,
     num_workers=0,
@@ -62,24 +64,14 @@ train_dataloader = dict(
         type='RoundSampler',
         num_samples=num_samples,
         epochs_per_round=epochs_per_round),
-    dataset=dict(
-        type='CUB200',
-        data_root=data_root,
-        split='train',
-        warn_size=False,
-        pipeline=train_pipeline),
+    dataset=dict(**dataset, split='train', pipeline=train_pipeline),
 )
 val_dataloader = dict(
     batch_size=128,
     num_workers=0,
     persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type='CUB200',
-        data_root=data_root,
-        split='test',
-        warn_size=False,
-        pipeline=test_pipeline),
+    dataset=dict(**dataset, split='test', pipeline=test_pipeline),
 )
 val_evaluator = dict(type='HammingMAP')
 test_dataloader = val_dataloader

@@ -43,7 +43,7 @@ def test_round_sampler_resamples_per_round_and_shards():
 
 
 class RecordRounds(Hook):
-    """Record B after every epoch and U just before each round's update."""
+    """Record U at every epoch's end, before ADSHRoundHook's update."""
     priority = 'HIGH'  # runs before ADSHRoundHook in after_train_epoch
 
     def __init__(self):
@@ -53,11 +53,9 @@ class RecordRounds(Hook):
         model = runner.model
         self.sampled_before_update.append(model.sampled_codes.clone())
 
-    def after_train_iter(self, runner, batch_idx, data_batch, outputs):
-        pass
-
 
 class RecordAfter(Hook):
+    """Record B at every epoch's end, after ADSHRoundHook's update."""
     priority = 'LOW'  # after ADSHRoundHook
 
     def __init__(self, store):
@@ -90,7 +88,6 @@ def test_b_changes_only_at_round_ends(digits_root, tmp_path):
     cfg = tiny_digits_cfg(digits_root, str(tmp_path), rounds=2,
                           epochs_per_round=2, num_samples=48)
     record = RecordRounds()
-    cfg.custom_hooks = list(cfg.custom_hooks)
     runner = Runner.from_cfg(cfg)
     runner.register_hook(record)
     runner.register_hook(RecordAfter(record))

@@ -9,6 +9,7 @@ from mmqueryopt.evaluation.functional import (
     evaluate_retrieval, mean_average_precision, precision_at_k,
     precision_recall_curve, precision_within_radius, recall_at_k,
     recall_within_radius)
+from mmqueryopt.evaluation.functional import buckets as buckets_module
 from mmqueryopt.evaluation.functional.buckets import BucketCounter
 
 # ---------------------------------------------------------------- brute force
@@ -312,15 +313,17 @@ def test_expected_order_on_one_big_tie():
         np.mean(aps_top4), abs=1e-12)
 
 
-@pytest.mark.parametrize('block_size', [1, 3, 16, 40, 41, 1000])
-def test_index_ranks_match_stable_sort(block_size):
+@pytest.mark.parametrize('multi_hot', [False, True])
+@pytest.mark.parametrize('wide', [False, True])
+def test_index_ranks_match_stable_sort(multi_hot, wide, monkeypatch):
+    # int64 keys, as huge chunks get them, too.
+    if wide:
+        monkeypatch.setattr(buckets_module, '_INT32_KEY_LIMIT', 8)
     query_bits, database_bits, query_labels, database_labels = random_case(
-        4, num_queries=9, num_items=41, nbits=4, multi_hot=False)
+        4, num_queries=9, num_items=41, nbits=4, multi_hot=multi_hot)
     relevant = brute_relevance(query_labels, database_labels)
     counter = BucketCounter(
-        torch.from_numpy(database_bits).float() * 2 - 1,
-        chunk_size=9,
-        block_size=block_size)
+        torch.from_numpy(database_bits).float() * 2 - 1, pass_pairs=41 * 4)
     buckets = counter.count(
         torch.from_numpy(query_bits).float() * 2 - 1,
         *torch.from_numpy(relevant).nonzero(as_tuple=True),
@@ -333,6 +336,13 @@ def test_index_ranks_match_stable_sort(block_size):
         expected += [(i, r) for r in sorted(rank[relevant[i]])]
     got = list(zip(buckets.hit_query.tolist(), buckets.hit_rank.tolist()))
     assert got == expected
+    assert buckets.items.tolist() == [
+        np.bincount(row, minlength=5).tolist() for row in distance
+    ]
+    assert buckets.relevant.tolist() == [
+        np.bincount(row[rel], minlength=5).tolist()
+        for row, rel in zip(distance, relevant)
+    ]
 
 
 @pytest.mark.parametrize('code_format',

@@ -3,20 +3,16 @@
 With ``nbits``-bit codes a query sees at most ``nbits + 1`` distinct distances,
 so every ranking metric follows from how many (relevant) database items fall
 at each distance and, for the index tie order, where each relevant item sits
-inside its bucket. Both come from one matrix product and one histogram per
-chunk instead of a sort per query.
+inside its bucket. Both come from one matrix product, one histogram and one
+prefix sum per chunk instead of a sort per query.
 """
 import math
 from typing import NamedTuple, Optional
 
 import torch
+import torch.nn.functional as F
 
-# Keys, and the half-integers on the way to them, are exact in float32 below
-# 2**23.
-_KEY_LIMIT = 2**23
-# Measured cost of one element of the in-block scan relative to one element
-# of the per-block prefix sums (CPU); it sets the balanced block size.
-_SCAN_COST = 2.0
+_INT32_KEY_LIMIT = 2**31
 
 
 class Buckets(NamedTuple):
@@ -32,100 +28,101 @@ class Buckets(NamedTuple):
     hit_precision: Optional[torch.Tensor] = None  # (M,) float64 precision
 
 
-def balanced_block_size(num_items: int, num_bins: int,
-                        hits_per_query: float) -> int:
-    """Block size that balances the two costs of index ranks.
-
-    Per query, the per-block prefix sums cost ``D / block * num_bins`` and the
-    scan of each relevant item's own block ``hits * block * _SCAN_COST``;
-    their sum is smallest at the square root.
-    """
-    if hits_per_query <= 0:
-        return num_items
-    block = math.sqrt(num_items * num_bins / (hits_per_query * _SCAN_COST))
-    return int(min(max(round(block), 1), num_items))
+def bins_per_query(nbits: int, hits: int, index_ranks: bool) -> int:
+    """Histogram bins one query with ``hits`` relevant items needs."""
+    return (nbits + 1) * (hits + 1 if index_ranks else 1)
 
 
 class BucketCounter:
     """Histogram chunks of queries by Hamming distance to one database.
 
-    Each (query, item) pair gets an int32 key
-    ``(row * (nbits + 1) + distance) * num_blocks + block``, so one bincount
-    gives per-block histograms of the whole chunk. Keys come from one matrix
-    product of the {-1, +1} codes plus a bias: exact in float32 (also with
-    TF32), and on CPU measured about as fast as numpy XOR + popcount of
-    packed codes followed by the same arithmetic.
+    Each (query, item) pair of a chunk gets the key
+    ``row * (nbits + 1) * stride + distance * stride + before``, where
+    ``before`` is the number of the query's relevant items with a smaller
+    database index and ``stride``, even, exceeds every query's number of
+    relevant items (``before = 0`` when index ranks are not asked). As
+    ``distance = (nbits - q.b) / 2``, an even stride keeps the arithmetic on
+    integers.
+    One bincount of the keys and one prefix sum over the bins then give
+    everything: the count of a query's items up to a distance, and the rank
+    of each relevant item ``j`` when ties are broken by database index (as a
+    stable sort ranks them), since the pairs keyed at most ``key(j)`` in
+    ``j``'s row are exactly the items closer than ``j`` plus those at ``j``'s
+    distance with an index up to ``j``'s.
 
-    With a ``block_size``, the rank of each relevant item when ties are broken
-    by database index (as a stable sort by distance ranks it) is also found:
-    ``(items at smaller distance) + (items at the same distance and smaller
-    index) + 1``. The middle term is a per-distance running count along the
-    database: prefix sums of the per-block histograms plus a scan of the
-    item's own block.
+    The keys are made and counted in passes of about ``pass_pairs`` pairs,
+    which keeps their buffers in cache on a CPU: one matrix product of the
+    {-1, +1} codes (int8 on a CPU) and integer arithmetic after it.
 
     Args:
         database_signs (torch.Tensor): ``(D, nbits)`` codes in {-1, +1}.
-        chunk_size (int): Most queries per chunk; workspaces are sized by it.
-        block_size (int, optional): Database items per block when index ranks
-            are wanted (see :func:`balanced_block_size`). Defaults to None
-            (histograms only).
+        pass_pairs (int): (query, item) pairs per pass.
     """
 
-    def __init__(self,
-                 database_signs: torch.Tensor,
-                 chunk_size: int,
-                 block_size: Optional[int] = None):
+    def __init__(self, database_signs: torch.Tensor, pass_pairs: int):
         self.num_items, self.nbits = database_signs.shape
-        self.chunk_size = chunk_size
         self.num_bins = self.nbits + 1
-        self.block_size = block_size or self.num_items
-        self.num_blocks = -(-self.num_items // self.block_size)
-        self.row_bins = self.num_bins * self.num_blocks
-        if chunk_size * self.row_bins >= _KEY_LIMIT:
-            raise ValueError(
-                f'chunk_size={chunk_size} is above max_chunk_size() = '
-                f'{max_chunk_size(self.num_items, self.nbits, block_size)}')
-        device = database_signs.device
-        self.padding = -self.num_items % self.block_size
-        padded = self.num_items + self.padding
-        # Padding columns (a partial last block) are sent to the last block
-        # at distance nbits, after every real item; their count is taken off.
-        row_start = torch.arange(
-            chunk_size, device=device).unsqueeze(1) * self.row_bins
-        self._padding_keys = (row_start + self.row_bins - 1).int().expand(
-            chunk_size, self.padding)
-        item_block = torch.arange(padded, device=device) // self.block_size
-        # Reused across chunks: fresh allocations of this size would cost
-        # about as much as the work done in them.
-        self._keys = torch.empty(
-            chunk_size, padded, device=device, dtype=torch.int32)
-        # key = bias - num_blocks / 2 * q.b, as distance = (nbits - q.b) / 2
-        self._bias = (row_start + item_block +
-                      self.num_blocks * self.nbits / 2).float()
-        self._database_t = torch.cat([
-            database_signs.float(),
-            database_signs.new_zeros(
-                self.padding, self.nbits, dtype=torch.float32)
-        ]).T.contiguous()
-        self._products = torch.empty(chunk_size, padded, device=device)
+        self.pass_rows = max(1, pass_pairs // self.num_items)
+        # q.b of {-1, +1} codes is an integer: on a CPU an int8 product gives
+        # it as int32 at a fraction of float32's cost (and no conversion);
+        # float32 is exact on a GPU, TF32 included. The int8 product gets
+        # zero bits up to a multiple of 8 and plain strides, without which
+        # torch 2.14's CPU kernel returns garbage (e.g. for one bit).
+        self._int8 = not database_signs.is_cuda
+        self._padding = -self.nbits % 8 if self._int8 else 0
+        self._database_t = database_signs.new_zeros(
+            (self.nbits + self._padding, self.num_items),
+            dtype=torch.int8 if self._int8 else torch.float32)
+        self._database_t[:self.nbits] = database_signs.T
+        self._workspaces = {}
 
-    def keys(self, query_signs: torch.Tensor) -> torch.Tensor:
-        """``(q, padded D)`` int32 keys of the pairs (see the class doc)."""
-        num_queries = query_signs.shape[0]
-        keys = self._keys[:num_queries]
-        products = self._products[:num_queries]
-        torch.addmm(
-            self._bias[:num_queries],
-            query_signs.float(),
+    def _workspace(self, name: str, shape: tuple,
+                   dtype: torch.dtype) -> torch.Tensor:
+        """A reused buffer: fresh allocations of a pass's size would cost
+        about as much as the work done in them (page faults)."""
+        numel = math.prod(shape)
+        buffer = self._workspaces.get((name, dtype))
+        if buffer is None or buffer.numel() < numel:
+            buffer = self._database_t.new_empty(numel, dtype=dtype)
+            self._workspaces[(name, dtype)] = buffer
+        return buffer[:numel].view(shape)
+
+    def _products(self, queries: torch.Tensor) -> torch.Tensor:
+        """``(q, D)`` ``q.b`` of padded {-1, +1} codes."""
+        shape = (len(queries), self.num_items)
+        if self._int8:
+            return torch._int_mm(
+                queries,
+                self._database_t,
+                out=self._workspace('products', shape, torch.int32))
+        return torch.mm(
+            queries,
             self._database_t,
-            alpha=-0.5 * self.num_blocks,
-            out=products)
-        keys.copy_(products)
-        keys[:, self.num_items:] = self._padding_keys[:num_queries]
-        return keys
+            out=self._workspace('products', shape, torch.float32))
 
-    def count(self, query_signs: torch.Tensor, hit_query: torch.Tensor,
-              hit_item: torch.Tensor, index_ranks: bool) -> Buckets:
+    def _before_table(self, groups: torch.Tensor, hit_query: torch.Tensor,
+                      hit_item: torch.Tensor, dtype: torch.dtype):
+        """Running counts of relevant items along the database, per group.
+
+        Returns:
+            tuple[torch.Tensor, torch.Tensor]: ``(G, D)`` table whose row g
+            holds, at each index, the number of group g's relevant items
+            before it; ``(q,)`` table row of each query.
+        """
+        unique_groups, query_group = torch.unique(groups, return_inverse=True)
+        table = self._workspace('table',
+                                (len(unique_groups), self.num_items + 1),
+                                dtype).zero_()
+        # Queries of a group list the same items: writing 1 again is a no-op.
+        table[query_group[hit_query], hit_item + 1] = 1
+        return table.cumsum_(1)[:, :-1], query_group
+
+    def count(self,
+              query_signs: torch.Tensor,
+              hit_query: torch.Tensor,
+              hit_item: torch.Tensor,
+              index_ranks: bool,
+              groups: Optional[torch.Tensor] = None) -> Buckets:
         """Histogram ``q`` queries; rank their relevant items if asked.
 
         Args:
@@ -133,71 +130,92 @@ class BucketCounter:
             hit_query (torch.Tensor): ``(M,)`` query row of each relevant
                 pair, sorted by query then item.
             hit_item (torch.Tensor): ``(M,)`` database index of each pair.
-            index_ranks (bool): Rank relevant items (needs ``block_size``).
+            index_ranks (bool): Rank relevant items by (distance, index).
+            groups (torch.Tensor, optional): ``(q,)`` ids; queries with the
+                same id have the same relevant items, which saves work.
+                Defaults to None (every query its own group).
 
         Returns:
             Buckets: Histograms, plus ranks and precisions when asked.
         """
         num_queries = query_signs.shape[0]
-        keys = self.keys(query_signs)
-        block_counts = torch.bincount(
-            keys.view(-1), minlength=num_queries * self.row_bins)
-        # Inclusive prefix sums over blocks; the last block holds the totals.
-        prefix = block_counts.view(-1, self.num_blocks).cumsum(1)
-        items = prefix[:, -1].view(num_queries, self.num_bins).clone()
-        items[:, -1] -= self.padding
+        hits_per_query = torch.bincount(hit_query, minlength=num_queries)
+        most_hits = int(hits_per_query.max()) if index_ranks and len(
+            hit_query) else 0
+        stride = most_hits + 2 - most_hits % 2  # even, > most_hits
+        row_bins = self.num_bins * stride
+        # Keys are numbered within a pass.
+        key_dtype = torch.int32 if (self.pass_rows * row_bins <
+                                    _INT32_KEY_LIMIT) else torch.int64
+        # key = row * row_bins + stride / 2 * (nbits - q.b) + before
+        row_offset = (torch.arange(
+            self.pass_rows, device=hit_query.device, dtype=key_dtype) *
+                      row_bins + stride // 2 * self.nbits).unsqueeze(1)
+        queries = F.pad(query_signs.to(self._database_t.dtype),
+                        (0, self._padding))
+        if index_ranks:
+            table, query_group = self._before_table(
+                torch.arange(num_queries, device=hit_query.device)
+                if groups is None else groups, hit_query, hit_item,
+                key_dtype)
 
-        hit_key = keys.view(-1).index_select(
-            0, hit_query * keys.shape[1] + hit_item).long()
-        hit_distance = hit_key // self.num_blocks % self.num_bins
+        # Per row: items at each distance or closer. Per hit: its key and
+        # the pairs keyed up to it, both counted within its pass.
+        within = hit_query.new_empty(num_queries, self.num_bins)
+        hit_key = hit_query.new_empty(len(hit_query))
+        hit_rank = hit_query.new_empty(len(hit_query))
+        hit_pair = hit_query * self.num_items + hit_item
+        pass_starts = range(0, num_queries, self.pass_rows)
+        hit_starts = torch.searchsorted(
+            hit_query, torch.tensor(list(pass_starts) + [num_queries],
+                                    device=hit_query.device)).tolist()
+        for i, start in enumerate(pass_starts):
+            rows = slice(start, start + self.pass_rows)
+            keys = self._products(queries[rows])
+            if keys.dtype != key_dtype:
+                keys = self._workspace('keys', keys.shape,
+                                       key_dtype).copy_(keys)
+            offset = row_offset[:len(keys)]
+            if index_ranks:
+                offset = torch.index_select(
+                    table,
+                    0,
+                    query_group[rows],
+                    out=self._workspace('before', keys.shape,
+                                        key_dtype)).add_(offset)
+            num_rows = len(keys)
+            keys = torch.add(offset, keys, alpha=-(stride // 2),
+                             out=keys).view(-1)
+            at_most = torch.bincount(
+                keys, minlength=num_rows * row_bins).cumsum_(0)
+            within[rows] = at_most.view(-1, self.num_bins, stride)[:, :, -1]
+            hits = slice(hit_starts[i], hit_starts[i + 1])
+            key = keys.index_select(0,
+                                    hit_pair[hits] - start * self.num_items)
+            hit_key[hits] = key
+            hit_rank[hits] = at_most.index_select(0, key)
+        # Row r of a pass comes after the r * D pairs of the rows before it.
+        pass_row = torch.arange(
+            num_queries, device=hit_query.device) % self.pass_rows
+        items = torch.diff(
+            within - (pass_row * self.num_items).unsqueeze(1),
+            dim=1,
+            prepend=within.new_zeros(num_queries, 1))
+        hit_pass_row = pass_row[hit_query]
+        hit_distance = torch.div(
+            hit_key - hit_pass_row * row_bins, stride, rounding_mode='floor')
         relevant = torch.bincount(
             hit_query * self.num_bins + hit_distance,
             minlength=num_queries * self.num_bins).view(
                 num_queries, self.num_bins)
         if not index_ranks:
             return Buckets(items, relevant)
-
-        hit_rank = self._index_ranks(keys, block_counts, prefix, items,
-                                     hit_query, hit_item, hit_key)
-        return Buckets(
-            items, relevant,
-            *_hit_precisions(relevant, hit_query, hit_rank, self.num_items))
-
-    def _index_ranks(self, keys, block_counts, prefix, items, hit_query,
-                     hit_item, hit_key) -> torch.Tensor:
-        """``(M,)`` ranks of the hits, ties in database index order."""
-        in_earlier_blocks = (
-            prefix.view(-1).index_select(0, hit_key) -
-            block_counts.index_select(0, hit_key))
-        hit_block = hit_item // self.block_size
-        offset = hit_item - hit_block * self.block_size
-        own_block = keys.view(-1, self.block_size).index_select(
-            0, hit_query * self.num_blocks + hit_block)
-        window = torch.arange(self.block_size, device=keys.device)
-        in_block_before = ((own_block == hit_key.unsqueeze(1))
-                           & (window < offset.unsqueeze(1))).sum(1)
-        hit_distance = hit_key // self.num_blocks % self.num_bins
-        closer = (items.cumsum(1) - items).view(-1).index_select(
-            0, hit_query * self.num_bins + hit_distance)
-        return closer + in_earlier_blocks + in_block_before + 1
-
-
-def _hit_precisions(relevant: torch.Tensor, hit_query: torch.Tensor,
-                    hit_rank: torch.Tensor, num_items: int):
-    """Order hits by (query, rank); add the precision at each hit."""
-    order = torch.argsort(hit_query * (num_items + 1) + hit_rank)
-    hit_query, hit_rank = hit_query[order], hit_rank[order]
-    hits_per_query = relevant.sum(1)
-    first_hit = hits_per_query.cumsum(0) - hits_per_query
-    hits_so_far = (
-        torch.arange(hit_query.numel(), device=hit_query.device) -
-        first_hit[hit_query] + 1)
-    return hit_query, hit_rank, hits_so_far.double() / hit_rank
-
-
-def max_chunk_size(num_items: int, nbits: int,
-                   block_size: Optional[int]) -> int:
-    """Most queries per chunk whose keys stay exact in float32."""
-    block_size = block_size or num_items
-    row_bins = (nbits + 1) * -(-num_items // block_size)
-    return max(1, (_KEY_LIMIT - 1) // row_bins)
+        hit_rank -= hit_pass_row * self.num_items
+        order = torch.argsort(hit_query * (self.num_items + 1) + hit_rank)
+        hit_query, hit_rank = hit_query[order], hit_rank[order]
+        first_hit = hits_per_query.cumsum(0) - hits_per_query
+        hits_so_far = (
+            torch.arange(hit_query.numel(), device=hit_query.device) -
+            first_hit[hit_query] + 1)
+        return Buckets(items, relevant, hit_query, hit_rank,
+                       hits_so_far.double() / hit_rank)

@@ -76,13 +76,31 @@ class Relevance:
         known = classes[slot] == labels.query
         self._query_slot = slot
         self._query_hits = torch.where(known, class_size[slot], 0)
+        # Queries of an unknown class share the empty set of relevant items.
+        self._query_group = torch.where(known, slot, len(classes))
 
-    def mean_hits_per_query(self, sample: int = 256) -> float:
-        """Average number of relevant items per query (estimated from the
-        first ``sample`` queries for multi-hot labels)."""
+    def hits_per_query(self, chunk_pairs: int = 2**24) -> torch.Tensor:
+        """``(Q,)`` int64 number of relevant database items of each query.
+
+        Multi-hot labels are compared in chunks of about ``chunk_pairs``
+        (query, item) pairs.
+        """
+        labels = self.labels
+        if not labels.multi_hot:
+            return self._query_hits
+        step = max(1, chunk_pairs // max(1, len(labels.database)))
+        return torch.cat([
+            self.dense(slice(start, start + step)).sum(1)
+            for start in range(0, len(labels.query), step)
+        ])
+
+    def groups(self) -> torch.Tensor:
+        """``(Q,)`` int64 ids; queries with the same id have the same
+        relevant items (same class, or same multi-hot row)."""
         if self.labels.multi_hot:
-            return float(self.dense(slice(0, sample)).sum(1).double().mean())
-        return float(self._query_hits.double().mean())
+            return torch.unique(
+                self.labels.query, dim=0, return_inverse=True)[1]
+        return self._query_group
 
     def dense(self, queries: slice) -> torch.Tensor:
         """``(q, D)`` bool: query and database item share a label."""

@@ -16,22 +16,24 @@ items retrieved in the top ``k`` (not by all relevant items). A query with no
 relevant item in the top ``k`` has AP@k 0. ``topk=None`` means the whole
 database, so ``mAP`` is the usual mean average precision.
 """
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 from .authors import authors_average_precision
-from .buckets import (BucketCounter, Buckets, balanced_block_size,
-                      max_chunk_size)
+from .buckets import BucketCounter, Buckets, bins_per_query
 from .codes import ArrayLike, prepare_codes
 from .expected import expected_at_cutoff, harmonic_numbers
 from .labels import Relevance, prepare_labels
 
 TIE_BREAKS = ('index', 'expected')
-# Pairs per chunk: measured fastest on a 2-core CPU (smaller chunks pay the
-# per-chunk overhead, larger ones only add memory); a GPU wants big launches.
-_CPU_CHUNK_PAIRS = 2**21
+# Pairs per chunk (metrics are read off a chunk's histograms) and per pass
+# (its keys are made and counted a pass at a time), measured fastest on a
+# 2-core CPU: passes whose buffers fit in cache, chunks large enough that the
+# per-chunk work is small. A GPU wants big launches.
+_CPU_CHUNK_PAIRS = 2**23
+_CPU_PASS_PAIRS = 2**19
 _CUDA_CHUNK_PAIRS = 2**25
 
 
@@ -172,20 +174,28 @@ def evaluate_retrieval(query_codes: ArrayLike,
     relevance = Relevance(labels)
     index_ranks = 'index' in tie_break and bool(map_topk + precision_k +
                                                 recall_k)
-    counter = _bucket_counter(
-        database_signs, num_queries, chunk_size,
-        relevance.mean_hits_per_query() if index_ranks else None)
-    chunk_size = counter.chunk_size
+    counter = BucketCounter(
+        database_signs, _CUDA_CHUNK_PAIRS
+        if database_signs.is_cuda else _CPU_PASS_PAIRS)
     harmonic = harmonic_numbers(num_items, device)
-    sums: Dict[str, torch.Tensor] = {}
+    # Per-query values in query order: the sums do not depend on the chunks.
+    per_query: Dict[str, torch.Tensor] = {}
 
-    def add(key, per_query):
-        sums[key] = sums.get(key, 0) + per_query.sum(0)
+    def add(key, values):
+        if key not in per_query:
+            per_query[key] = torch.zeros(
+                (num_queries, ) + values.shape[1:],
+                dtype=torch.float64,
+                device=device)
+        per_query[key][queries] = values.to(device, torch.float64)
 
-    for start in range(0, num_queries, chunk_size):
-        queries = slice(start, start + chunk_size)
+    groups = relevance.groups()
+    for queries in _query_chunks(relevance.hits_per_query(), groups,
+                                 num_items, database_signs, chunk_size,
+                                 index_ranks):
         buckets = counter.count(query_signs[queries],
-                                *relevance.pairs(queries), index_ranks)
+                                *relevance.pairs(queries), index_ranks,
+                                groups[queries])
         add('num_queries_without_relevant', buckets.relevant.sum(1) == 0)
         for policy in tie_break:
             _add_cutoff_metrics(buckets, policy, map_topk, precision_k,
@@ -198,26 +208,45 @@ def evaluate_retrieval(query_codes: ArrayLike,
                                                  map_topk)
             for topk, ap in chunk_ap.items():
                 add(result_key('mAP', topk, 'authors'), torch.from_numpy(ap))
-    return _finalise(sums, num_queries)
+    return _finalise(per_query)
 
 
-def _bucket_counter(database_signs: torch.Tensor, num_queries: int,
-                    chunk_size: Optional[int],
-                    hits_per_query: Optional[float]) -> BucketCounter:
-    """Size the chunks and blocks; ``hits_per_query`` None: no index ranks."""
+def _query_chunks(hits: torch.Tensor, groups: torch.Tensor, num_items: int,
+                  database_signs: torch.Tensor, chunk_size: Optional[int],
+                  index_ranks: bool) -> Iterator[torch.Tensor]:
+    """Indices of the queries of each chunk.
+
+    A chunk holds about ``_*_CHUNK_PAIRS`` (query, item) pairs, or
+    ``chunk_size`` queries, and its histogram at most as many bins. For index
+    ranks the bins grow with the most relevant items of a query in the chunk,
+    so queries go in order of their number of relevant items, and of their
+    group, which lets a chunk share work among the group's queries.
+
+    Args:
+        hits (torch.Tensor): ``(Q,)`` relevant items of each query.
+        groups (torch.Tensor): ``(Q,)`` group of each query (see
+            :meth:`Relevance.groups`).
+    """
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f'chunk_size must be >= 1; got {chunk_size}')
-    num_items, nbits = database_signs.shape
-    block_size = None if hits_per_query is None else balanced_block_size(
-        num_items, nbits + 1, hits_per_query)
+    pairs = _CUDA_CHUNK_PAIRS if database_signs.is_cuda else _CPU_CHUNK_PAIRS
     if chunk_size is None:
-        pairs = _CUDA_CHUNK_PAIRS if database_signs.is_cuda else \
-            _CPU_CHUNK_PAIRS
         chunk_size = max(1, pairs // num_items)
-    # Past this size the keys would leave float32's exact integers.
-    chunk_size = min(chunk_size, num_queries,
-                     max_chunk_size(num_items, nbits, block_size))
-    return BucketCounter(database_signs, chunk_size, block_size)
+    num_queries, nbits = len(hits), database_signs.shape[1]
+    if not index_ranks:
+        order = torch.arange(num_queries, device=hits.device)
+        for start in range(0, num_queries, chunk_size):
+            yield order[start:start + chunk_size]
+        return
+    order = torch.argsort(hits * (int(groups.max()) + 1) + groups)
+    bins = bins_per_query(nbits, hits[order].cpu(), index_ranks=True)
+    start = 0
+    while start < num_queries:
+        candidates = bins[start:start + chunk_size]
+        rows_bins = torch.arange(1, len(candidates) + 1) * candidates
+        size = max(1, int((rows_bins <= pairs).sum()))
+        yield order[start:start + size]
+        start += size
 
 
 def _add_cutoff_metrics(buckets: Buckets, tie_break: str, map_topk,
@@ -270,14 +299,15 @@ def _add_radius_metrics(buckets: Buckets, radius: Tuple[int, ...],
         add('PR_recall', recall)
 
 
-def _finalise(sums, num_queries) -> Dict[str, object]:
+def _finalise(per_query: Dict[str, torch.Tensor]) -> Dict[str, object]:
     results: Dict[str, object] = {}
-    for key, total in sums.items():
+    for key, values in per_query.items():
+        total = values.sum(0)
         if key.startswith('num_queries_without_relevant'):
             count = total.item()
             results[key] = count if key.endswith('_expected') else int(count)
         elif key.startswith('PR_'):
-            results[key] = (total / num_queries).cpu().numpy()
+            results[key] = (total / len(values)).cpu().numpy()
         else:
-            results[key] = total.item() / num_queries
+            results[key] = total.item() / len(values)
     return results

@@ -87,18 +87,12 @@ class BucketCounter:
             self._workspaces[(name, dtype)] = buffer
         return buffer[:numel].view(shape)
 
-    def _products(self, queries: torch.Tensor) -> torch.Tensor:
-        """``(q, D)`` ``q.b`` of padded {-1, +1} codes."""
-        shape = (len(queries), self.num_items)
+    def _products(self, queries: torch.Tensor,
+                  out: torch.Tensor) -> torch.Tensor:
+        """``(q, D)`` ``q.b`` of padded {-1, +1} codes, into ``out``."""
         if self._int8:
-            return torch._int_mm(
-                queries,
-                self._database_t,
-                out=self._workspace('products', shape, torch.int32))
-        return torch.mm(
-            queries,
-            self._database_t,
-            out=self._workspace('products', shape, torch.float32))
+            return torch._int_mm(queries, self._database_t, out=out)
+        return torch.mm(queries, self._database_t, out=out)
 
     def _before_table(self, groups: torch.Tensor, hit_query: torch.Tensor,
                       hit_item: torch.Tensor, dtype: torch.dtype):
@@ -162,41 +156,46 @@ class BucketCounter:
         # Per row: items at each distance or closer. Per hit: its key and
         # the pairs keyed up to it, both counted within its pass.
         within = hit_query.new_empty(num_queries, self.num_bins)
-        hit_key = hit_query.new_empty(len(hit_query))
-        hit_rank = hit_query.new_empty(len(hit_query))
-        hit_pair = hit_query * self.num_items + hit_item
-        pass_starts = range(0, num_queries, self.pass_rows)
+        hit_keys, hit_ranks = [], []
+        pass_rows = min(self.pass_rows, num_queries)
+        pass_query = hit_query - hit_query % pass_rows
+        hit_pair = (hit_query - pass_query) * self.num_items + hit_item
+        pass_starts = range(0, num_queries, pass_rows)
         hit_starts = torch.searchsorted(
-            hit_query, torch.tensor(list(pass_starts) + [num_queries],
-                                    device=hit_query.device)).tolist()
+            pass_query, torch.tensor(list(pass_starts) + [num_queries],
+                                     device=hit_query.device)).tolist()
+        products_buffer = self._workspace(
+            'products', (pass_rows, self.num_items),
+            torch.int32 if self._int8 else torch.float32)
+        keys_buffer = None if products_buffer.dtype == key_dtype else \
+            self._workspace('keys', products_buffer.shape, key_dtype)
+        if index_ranks:
+            before_buffer = self._workspace('before', products_buffer.shape,
+                                            key_dtype)
         for i, start in enumerate(pass_starts):
-            rows = slice(start, start + self.pass_rows)
-            keys = self._products(queries[rows])
-            if keys.dtype != key_dtype:
-                keys = self._workspace('keys', keys.shape,
-                                       key_dtype).copy_(keys)
-            offset = row_offset[:len(keys)]
+            rows = slice(start, start + pass_rows)
+            num_rows = min(pass_rows, num_queries - start)
+            keys = self._products(queries[rows], products_buffer[:num_rows])
+            if keys_buffer is not None:
+                keys = keys_buffer[:num_rows].copy_(keys)
+            offset = row_offset[:num_rows]
             if index_ranks:
                 offset = torch.index_select(
-                    table,
-                    0,
-                    query_group[rows],
-                    out=self._workspace('before', keys.shape,
-                                        key_dtype)).add_(offset)
-            num_rows = len(keys)
-            keys = torch.add(offset, keys, alpha=-(stride // 2),
-                             out=keys).view(-1)
+                    table, 0, query_group[rows],
+                    out=before_buffer[:num_rows]).add_(offset)
+            keys = torch.add(
+                offset, keys, alpha=-(stride // 2), out=keys).view(-1)
             at_most = torch.bincount(
                 keys, minlength=num_rows * row_bins).cumsum_(0)
             within[rows] = at_most.view(-1, self.num_bins, stride)[:, :, -1]
-            hits = slice(hit_starts[i], hit_starts[i + 1])
-            key = keys.index_select(0,
-                                    hit_pair[hits] - start * self.num_items)
-            hit_key[hits] = key
-            hit_rank[hits] = at_most.index_select(0, key)
+            key = keys.index_select(
+                0, hit_pair[hit_starts[i]:hit_starts[i + 1]])
+            hit_keys.append(key)
+            hit_ranks.append(at_most.index_select(0, key))
+        hit_key, hit_rank = torch.cat(hit_keys), torch.cat(hit_ranks)
         # Row r of a pass comes after the r * D pairs of the rows before it.
         pass_row = torch.arange(
-            num_queries, device=hit_query.device) % self.pass_rows
+            num_queries, device=hit_query.device) % pass_rows
         items = torch.diff(
             within - (pass_row * self.num_items).unsqueeze(1),
             dim=1,

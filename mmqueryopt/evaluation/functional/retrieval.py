@@ -285,6 +285,8 @@ def _add_cutoff_metrics(buckets: Buckets, tie_break: str, map_topk,
 
 def _add_radius_metrics(buckets: Buckets, radius: Tuple[int, ...],
                         pr_curve: bool, add) -> None:
+    if not radius and not pr_curve:
+        return
     within_items = buckets.items.cumsum(1)
     within_relevant = buckets.relevant.cumsum(1).double()
     # Nothing retrieved means no relevant item either, so 0 / 1 = 0.

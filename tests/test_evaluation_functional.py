@@ -10,6 +10,7 @@ from mmqueryopt.evaluation.functional import (
     precision_recall_curve, precision_within_radius, recall_at_k,
     recall_within_radius)
 from mmqueryopt.evaluation.functional import buckets as buckets_module
+from mmqueryopt.evaluation.functional import retrieval as retrieval_module
 from mmqueryopt.evaluation.functional.buckets import BucketCounter
 
 # ---------------------------------------------------------------- brute force
@@ -315,15 +316,20 @@ def test_expected_order_on_one_big_tie():
 
 @pytest.mark.parametrize('multi_hot', [False, True])
 @pytest.mark.parametrize('wide', [False, True])
-def test_index_ranks_match_stable_sort(multi_hot, wide, monkeypatch):
+@pytest.mark.parametrize('integer_products', [True, False])
+def test_index_ranks_match_stable_sort(multi_hot, wide, integer_products,
+                                       monkeypatch):
     # int64 keys, as huge chunks get them, too.
     if wide:
         monkeypatch.setattr(buckets_module, '_INT32_KEY_LIMIT', 8)
     query_bits, database_bits, query_labels, database_labels = random_case(
         4, num_queries=9, num_items=41, nbits=4, multi_hot=multi_hot)
     relevant = brute_relevance(query_labels, database_labels)
+    # Three passes of four queries, with the CPU's or the GPU's products.
     counter = BucketCounter(
-        torch.from_numpy(database_bits).float() * 2 - 1, pass_pairs=41 * 4)
+        torch.from_numpy(database_bits).float() * 2 - 1,
+        pass_pairs=41 * 4,
+        integer_products=integer_products)
     buckets = counter.count(
         torch.from_numpy(query_bits).float() * 2 - 1,
         *torch.from_numpy(relevant).nonzero(as_tuple=True),
@@ -379,19 +385,26 @@ def test_input_formats_agree(code_format, backend):
             results[key], value, rtol=0, atol=1e-12, err_msg=key)
 
 
-def test_chunking_does_not_change_results():
+@pytest.mark.parametrize('multi_hot', [False, True])
+def test_chunks_and_passes_do_not_change_results(multi_hot, monkeypatch):
     case = random_case(
-        6, num_queries=31, num_items=200, nbits=8, multi_hot=False)
+        6, num_queries=31, num_items=200, nbits=8, multi_hot=multi_hot)
     options = dict(
         map_topk=(None, 50),
         precision_k=(10, ),
         recall_k=(10, ),
-        tie_break=('index', 'expected'))
+        radius=(2, ),
+        tie_break=('index', 'expected'),
+        pr_curve=True)
     reference = evaluate_retrieval(*case, chunk_size=31, **options)
-    for chunk_size in (1, 4, None):
+    # Values are kept per query and summed once, so not even rounding moves.
+    for chunk_size, pass_pairs in ((1, 200), (4, 600), (None, 1000),
+                                   (None, 10**6)):
+        monkeypatch.setattr(retrieval_module, '_CPU_PASS_PAIRS', pass_pairs)
         results = evaluate_retrieval(*case, chunk_size=chunk_size, **options)
+        assert results.keys() == reference.keys()
         for key, value in reference.items():
-            assert results[key] == pytest.approx(value, abs=1e-12), key
+            np.testing.assert_array_equal(results[key], value, err_msg=key)
 
 
 def test_topk_at_or_beyond_database_is_the_whole_database():

@@ -3,8 +3,8 @@
 With ``nbits``-bit codes a query sees at most ``nbits + 1`` distinct distances,
 so every ranking metric follows from how many (relevant) database items fall
 at each distance and, for the index tie order, where each relevant item sits
-inside its bucket. Both come from one matrix product, one histogram and one
-prefix sum per chunk instead of a sort per query.
+inside its bucket. Both come from a matrix product, a histogram and a prefix
+sum per pass over the pairs instead of a sort per query.
 """
 import math
 from typing import NamedTuple, Optional
@@ -57,9 +57,14 @@ class BucketCounter:
     Args:
         database_signs (torch.Tensor): ``(D, nbits)`` codes in {-1, +1}.
         pass_pairs (int): (query, item) pairs per pass.
+        integer_products (bool, optional): int8 products (else float32).
+            Defaults to None: int8 on a CPU, float32 on a GPU.
     """
 
-    def __init__(self, database_signs: torch.Tensor, pass_pairs: int):
+    def __init__(self,
+                 database_signs: torch.Tensor,
+                 pass_pairs: int,
+                 integer_products: Optional[bool] = None):
         self.num_items, self.nbits = database_signs.shape
         self.num_bins = self.nbits + 1
         self.pass_rows = max(1, pass_pairs // self.num_items)
@@ -68,7 +73,9 @@ class BucketCounter:
         # float32 is exact on a GPU, TF32 included. The int8 product gets
         # zero bits up to a multiple of 8 and plain strides, without which
         # torch 2.14's CPU kernel returns garbage (e.g. for one bit).
-        self._int8 = not database_signs.is_cuda
+        if integer_products is None:
+            integer_products = not database_signs.is_cuda
+        self._int8 = integer_products
         self._padding = -self.nbits % 8 if self._int8 else 0
         self._database_t = database_signs.new_zeros(
             (self.nbits + self._padding, self.num_items),
@@ -95,7 +102,7 @@ class BucketCounter:
         return torch.mm(queries, self._database_t, out=out)
 
     def _before_table(self, groups: torch.Tensor, hit_query: torch.Tensor,
-                      hit_item: torch.Tensor, dtype: torch.dtype):
+                      hit_item: torch.Tensor) -> tuple:
         """Running counts of relevant items along the database, per group.
 
         Returns:
@@ -106,7 +113,7 @@ class BucketCounter:
         unique_groups, query_group = torch.unique(groups, return_inverse=True)
         table = self._workspace('table',
                                 (len(unique_groups), self.num_items + 1),
-                                dtype).zero_()
+                                torch.int32).zero_()
         # Queries of a group list the same items: writing 1 again is a no-op.
         table[query_group[hit_query], hit_item + 1] = 1
         return table.cumsum_(1)[:, :-1], query_group
@@ -137,41 +144,77 @@ class BucketCounter:
         most_hits = int(hits_per_query.max()) if index_ranks and len(
             hit_query) else 0
         stride = most_hits + 2 - most_hits % 2  # even, > most_hits
+        before = None
+        if index_ranks:
+            before = self._before_table(
+                torch.arange(num_queries, device=hit_query.device)
+                if groups is None else groups, hit_query, hit_item)
+        within, hit_distance, hit_rank = self._count_passes(
+            query_signs, stride, before, hit_query, hit_item)
+        items = torch.diff(
+            within, dim=1, prepend=within.new_zeros(num_queries, 1))
+        relevant = torch.bincount(
+            hit_query * self.num_bins + hit_distance,
+            minlength=num_queries * self.num_bins).view(
+                num_queries, self.num_bins)
+        if not index_ranks:
+            return Buckets(items, relevant)
+        order = torch.argsort(hit_query * (self.num_items + 1) + hit_rank)
+        hit_query, hit_rank = hit_query[order], hit_rank[order]
+        first_hit = hits_per_query.cumsum(0) - hits_per_query
+        hits_so_far = (
+            torch.arange(hit_query.numel(), device=hit_query.device) -
+            first_hit[hit_query] + 1)
+        return Buckets(items, relevant, hit_query, hit_rank,
+                       hits_so_far.double() / hit_rank)
+
+    def _count_passes(self, query_signs: torch.Tensor, stride: int,
+                      before: Optional[tuple], hit_query: torch.Tensor,
+                      hit_item: torch.Tensor) -> tuple:
+        """Make and count the keys a pass at a time.
+
+        Args:
+            stride (int): Even, more than any query's relevant items.
+            before (tuple, optional): :meth:`_before_table` for index ranks.
+
+        Returns:
+            tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ``(q, nbits +
+            1)`` items at each distance or closer; ``(M,)`` distance and
+            ``(M,)`` rank (ties by index; meaningless without ``before``)
+            of each relevant pair.
+        """
+        num_queries = query_signs.shape[0]
+        pass_rows = min(self.pass_rows, num_queries)
         row_bins = self.num_bins * stride
         # Keys are numbered within a pass.
-        key_dtype = torch.int32 if (self.pass_rows * row_bins <
+        key_dtype = torch.int32 if (pass_rows * row_bins <
                                     _INT32_KEY_LIMIT) else torch.int64
+        device = hit_query.device
         # key = row * row_bins + stride / 2 * (nbits - q.b) + before
-        row_offset = (torch.arange(
-            self.pass_rows, device=hit_query.device, dtype=key_dtype) *
-                      row_bins + stride // 2 * self.nbits).unsqueeze(1)
+        row_offset = (torch.arange(pass_rows, device=device) * row_bins +
+                      stride // 2 * self.nbits).unsqueeze(1).to(key_dtype)
         queries = F.pad(query_signs.to(self._database_t.dtype),
                         (0, self._padding))
-        if index_ranks:
-            table, query_group = self._before_table(
-                torch.arange(num_queries, device=hit_query.device)
-                if groups is None else groups, hit_query, hit_item,
-                key_dtype)
-
-        # Per row: items at each distance or closer. Per hit: its key and
-        # the pairs keyed up to it, both counted within its pass.
-        within = hit_query.new_empty(num_queries, self.num_bins)
-        hit_keys, hit_ranks = [], []
-        pass_rows = min(self.pass_rows, num_queries)
-        pass_query = hit_query - hit_query % pass_rows
-        hit_pair = (hit_query - pass_query) * self.num_items + hit_item
-        pass_starts = range(0, num_queries, pass_rows)
-        hit_starts = torch.searchsorted(
-            pass_query, torch.tensor(list(pass_starts) + [num_queries],
-                                     device=hit_query.device)).tolist()
         products_buffer = self._workspace(
             'products', (pass_rows, self.num_items),
             torch.int32 if self._int8 else torch.float32)
         keys_buffer = None if products_buffer.dtype == key_dtype else \
             self._workspace('keys', products_buffer.shape, key_dtype)
-        if index_ranks:
+        if before is not None:
+            table = before[0].to(key_dtype)
             before_buffer = self._workspace('before', products_buffer.shape,
                                             key_dtype)
+
+        pass_row = torch.arange(num_queries, device=device) % pass_rows
+        hit_pass_row = pass_row[hit_query]
+        hit_pair = hit_pass_row * self.num_items + hit_item
+        pass_starts = range(0, num_queries, pass_rows)
+        hit_starts = torch.searchsorted(
+            hit_query - hit_pass_row,
+            torch.tensor(list(pass_starts) + [num_queries],
+                         device=device)).tolist()
+        within = hit_query.new_empty(num_queries, self.num_bins)
+        hit_keys, hit_ranks = [], []
         for i, start in enumerate(pass_starts):
             rows = slice(start, start + pass_rows)
             num_rows = min(pass_rows, num_queries - start)
@@ -179,9 +222,9 @@ class BucketCounter:
             if keys_buffer is not None:
                 keys = keys_buffer[:num_rows].copy_(keys)
             offset = row_offset[:num_rows]
-            if index_ranks:
+            if before is not None:
                 offset = torch.index_select(
-                    table, 0, query_group[rows],
+                    table, 0, before[1][rows],
                     out=before_buffer[:num_rows]).add_(offset)
             keys = torch.add(
                 offset, keys, alpha=-(stride // 2), out=keys).view(-1)
@@ -192,29 +235,11 @@ class BucketCounter:
                 0, hit_pair[hit_starts[i]:hit_starts[i + 1]])
             hit_keys.append(key)
             hit_ranks.append(at_most.index_select(0, key))
-        hit_key, hit_rank = torch.cat(hit_keys), torch.cat(hit_ranks)
         # Row r of a pass comes after the r * D pairs of the rows before it.
-        pass_row = torch.arange(
-            num_queries, device=hit_query.device) % pass_rows
-        items = torch.diff(
-            within - (pass_row * self.num_items).unsqueeze(1),
-            dim=1,
-            prepend=within.new_zeros(num_queries, 1))
-        hit_pass_row = pass_row[hit_query]
+        within -= (pass_row * self.num_items).unsqueeze(1)
         hit_distance = torch.div(
-            hit_key - hit_pass_row * row_bins, stride, rounding_mode='floor')
-        relevant = torch.bincount(
-            hit_query * self.num_bins + hit_distance,
-            minlength=num_queries * self.num_bins).view(
-                num_queries, self.num_bins)
-        if not index_ranks:
-            return Buckets(items, relevant)
-        hit_rank -= hit_pass_row * self.num_items
-        order = torch.argsort(hit_query * (self.num_items + 1) + hit_rank)
-        hit_query, hit_rank = hit_query[order], hit_rank[order]
-        first_hit = hits_per_query.cumsum(0) - hits_per_query
-        hits_so_far = (
-            torch.arange(hit_query.numel(), device=hit_query.device) -
-            first_hit[hit_query] + 1)
-        return Buckets(items, relevant, hit_query, hit_rank,
-                       hits_so_far.double() / hit_rank)
+            torch.cat(hit_keys) - hit_pass_row * row_bins,
+            stride,
+            rounding_mode='floor')
+        hit_rank = torch.cat(hit_ranks) - hit_pass_row * self.num_items
+        return within, hit_distance, hit_rank

@@ -29,6 +29,7 @@ SIZES = {
     'cub': (5794, 5994, 200),
     'vegfru': (116931, 29200, 292),
 }
+_SETTLE_SECONDS = 0.5
 ALL_METRICS = dict(
     map_topk=(None, 100),
     precision_k=(100, ),
@@ -155,25 +156,14 @@ class PeakMemory:
         self.peak_mib = (peak - self._start) / 2**20
 
 
-def timed(device, fn, repeats):
-    """Result, wall seconds, process CPU seconds and peak MiB of ``fn()``.
-
-    Times are of the fastest of ``repeats`` runs; the peak comes from one
-    more run, as the memory sampler's thread would slow the timed ones.
-    CPU seconds (all threads) show the cost when other processes compete
-    for the cores and inflate wall time.
-    """
-    best = (float('inf'), float('inf'))
-    for _ in range(repeats):
-        start, cpu_start = time.perf_counter(), time.process_time()
-        result = fn()
-        if device == 'cuda':
-            torch.cuda.synchronize()
-        best = min(best, (time.perf_counter() - start,
-                          time.process_time() - cpu_start))
-    with PeakMemory(device) as memory:
-        fn()
-    return (result, *best, memory.peak_mib)
+def run_once(device, fn):
+    """Result, wall seconds and process CPU seconds (all threads, which
+    shows the cost when other processes compete for the cores)."""
+    start, cpu_start = time.perf_counter(), time.process_time()
+    result = fn()
+    if device == 'cuda':
+        torch.cuda.synchronize()
+    return result, time.perf_counter() - start, time.process_time() - cpu_start
 
 
 def bench(size, device, nbits, loop_queries, repeats):
@@ -183,25 +173,40 @@ def bench(size, device, nbits, loop_queries, repeats):
     # Warm up (CUDA kernels, allocators, thread pools) outside the timings.
     evaluate_retrieval(query[:64], database, query_labels[:64],
                        database_labels, **ALL_METRICS)
+    # name, device, queries timed, fn, value of its result per query
+    methods = [
+        (f"{name} ({loop_device})", loop_device, subset,
+         lambda loop=loop: loop(query[:subset], database,
+                                query_labels[:subset], database_labels),
+         lambda total: total / subset)
+        for name, loop, loop_device in (
+            ("authors' CalcTopMap", their_calc_top_map, 'cpu'),
+            ('lean loop', lean_loop, device))
+    ] + [(name, device, num_queries,
+          lambda options=options: evaluate_retrieval(
+              query, database, query_labels, database_labels, **options),
+          lambda results: results['mAP'])
+         for name, options in (('ours: mAP (index ties)', {}),
+                               ('ours: all metrics*', ALL_METRICS))]
+    # Round robin, so that a slow spell of the machine hits every method;
+    # the pause lets numpy's BLAS threads stop spinning on the cores.
+    best = [(float('inf'), float('inf'))] * len(methods)
+    values = [None] * len(methods)
+    for _ in range(repeats):
+        for i, (_, method_device, _, fn, value) in enumerate(methods):
+            time.sleep(_SETTLE_SECONDS)
+            result, seconds, cpu_seconds = run_once(method_device, fn)
+            best[i] = min(best[i], (seconds, cpu_seconds))
+            values[i] = value(result)
     rows = []
-    for name, loop in (("authors' CalcTopMap", their_calc_top_map),
-                       ('lean loop', lean_loop)):
-        loop_device = 'cpu' if loop is their_calc_top_map else device
-        total, seconds, cpu_seconds, peak = timed(
-            loop_device, lambda: loop(query[:subset], database,
-                                      query_labels[:subset], database_labels),
-            repeats)
-        scale = num_queries / subset
-        rows.append((f'{name} ({loop_device})', subset, seconds * scale,
-                     cpu_seconds * scale, peak, total / subset))
-    for name, options in (('ours: mAP (index ties)', {}),
-                          ('ours: all metrics*', ALL_METRICS)):
-        results, seconds, cpu_seconds, peak = timed(
-            device, lambda: evaluate_retrieval(query, database, query_labels,
-                                               database_labels, **options),
-            repeats)
-        rows.append(
-            (name, num_queries, seconds, cpu_seconds, peak, results['mAP']))
+    for (name, method_device, timed_queries, fn, _), (seconds, cpu_seconds), \
+            value in zip(methods, best, values):
+        # Its own run: the memory sampler's thread would slow a timed one.
+        with PeakMemory(method_device) as memory:
+            fn()
+        scale = num_queries / timed_queries
+        rows.append((name, timed_queries, seconds * scale, cpu_seconds * scale,
+                     memory.peak_mib, value))
     for name, timed_queries, seconds, cpu_seconds, peak, value in rows:
         queries = f'{timed_queries}' + (' (extrapolated)'
                                         if timed_queries < num_queries else '')
@@ -228,7 +233,8 @@ def main():
         '--repeats',
         type=int,
         default=3,
-        help='timed runs of each method; the fastest is reported')
+        help='rounds of timed runs over all methods; each method\'s '
+        'fastest is reported')
     args = parser.parse_args()
     print(f'torch {torch.__version__}, {torch.get_num_threads()} CPU '
           f'threads' + (f', {torch.cuda.get_device_name()}' if 'cuda' in
@@ -241,7 +247,8 @@ def main():
             bench(size, device, args.nbits, args.loop_queries, args.repeats)
     print('* mAP and mAP@100 under both tie orders, P@100, R@100, P@r2, '
           'R@r2 and the PR curve, in one pass. Times: fastest of '
-          f'{args.repeats} runs; speedups are of wall time.')
+          f'{args.repeats} rounds over all methods; speedups are of wall '
+          'time.')
     print("mAP column: a loop's value is over the timed queries only, breaks "
           'ties in argsort order and (authors\') drops the last item.')
 

@@ -26,7 +26,7 @@ retrieved, which is then random. Conditioning on that number ``x``
 ``S`` applies with ``(n, r) -> (m, x)``; the exact expectation is the
 pmf-weighted sum over ``x`` of ``(S_before + S(m, x)) / (R + x)``.
 """
-from typing import NamedTuple
+from typing import Dict, NamedTuple, Sequence
 
 import torch
 
@@ -98,28 +98,38 @@ def hypergeometric_pmf(draws: torch.Tensor, population: torch.Tensor,
     return torch.where(possible, log_pmf.exp(), 0.)
 
 
-def expected_at_cutoff(items: torch.Tensor, relevant: torch.Tensor,
-                       cutoff: int,
-                       harmonic: torch.Tensor) -> CutoffExpectation:
+def expected_at_cutoffs(
+        items: torch.Tensor, relevant: torch.Tensor, cutoffs: Sequence[int],
+        harmonic: torch.Tensor) -> Dict[int, CutoffExpectation]:
     """Expected AP@k (divided by relevant items retrieved), hits and P(none).
 
     Args:
         items (torch.Tensor): ``(q, nbits + 1)`` items at each distance.
         relevant (torch.Tensor): ``(q, nbits + 1)`` relevant items at each.
-        cutoff (int): ``k``, at most the database size.
+        cutoffs (Sequence[int]): Values of ``k``, at most the database size.
         harmonic (torch.Tensor): :func:`harmonic_numbers` up to ``D``.
 
     Returns:
-        CutoffExpectation: Per-query expected AP@k, expected number of
-        relevant items in the top k and probability that there is none.
+        dict[int, CutoffExpectation]: Per-query expected AP@k, expected
+        number of relevant items in the top k and probability that there is
+        none, for each cutoff.
     """
     before = items.cumsum(1) - items
     relevant_before = relevant.cumsum(1) - relevant
+    # Whole buckets' sums do not depend on the cutoff.
+    bucket_sum = expected_precision_sum(items, relevant, before,
+                                        relevant_before, harmonic)
+    return {
+        cutoff: _at_cutoff(items, relevant, before, bucket_sum, cutoff,
+                           harmonic)
+        for cutoff in cutoffs
+    }
+
+
+def _at_cutoff(items, relevant, before, bucket_sum, cutoff,
+               harmonic) -> CutoffExpectation:
     inside = before + items <= cutoff
-    full_sum = torch.where(
-        inside,
-        expected_precision_sum(items, relevant, before, relevant_before,
-                               harmonic), 0.).sum(1)
+    full_sum = torch.where(inside, bucket_sum, 0.).sum(1)
     full_relevant = (relevant * inside).sum(1)
 
     straddles = (before < cutoff) & ~inside  # at most one bucket per query

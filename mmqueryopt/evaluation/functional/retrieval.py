@@ -24,7 +24,7 @@ import torch
 from .authors import authors_average_precision
 from .buckets import BucketCounter, Buckets, bins_per_query
 from .codes import ArrayLike, prepare_codes
-from .expected import expected_at_cutoff, harmonic_numbers
+from .expected import expected_at_cutoffs, harmonic_numbers
 from .labels import Relevance, prepare_labels
 
 TIE_BREAKS = ('index', 'expected')
@@ -254,16 +254,15 @@ def _add_cutoff_metrics(buckets: Buckets, tie_break: str, map_topk,
     """Add the per-query mAP@k, P@k, R@k of one chunk under one tie order."""
     num_items = int(harmonic.numel()) - 1
     total_relevant = buckets.relevant.sum(1)
-    stats = {}
-    for k in map_topk + precision_k + recall_k:
-        cutoff = num_items if k is None else min(k, num_items)
-        if cutoff in stats:
-            continue
-        if tie_break == 'index':
-            stats[cutoff] = _index_at_cutoff(buckets, cutoff)
-        else:
-            stats[cutoff] = expected_at_cutoff(buckets.items, buckets.relevant,
-                                               cutoff, harmonic)
+    cutoffs = {
+        num_items if k is None else min(k, num_items)
+        for k in map_topk + precision_k + recall_k
+    }
+    if tie_break == 'index':
+        stats = {k: _index_at_cutoff(buckets, k) for k in cutoffs}
+    else:
+        stats = expected_at_cutoffs(buckets.items, buckets.relevant,
+                                    sorted(cutoffs), harmonic)
 
     def at(k):
         return stats[num_items if k is None else min(k, num_items)]

@@ -28,9 +28,10 @@ class Buckets(NamedTuple):
     hit_precision: Optional[torch.Tensor] = None  # (M,) float64 precision
 
 
-def bins_per_query(nbits: int, hits: int, index_ranks: bool) -> int:
-    """Histogram bins one query with ``hits`` relevant items needs."""
-    return (nbits + 1) * (hits + 1 if index_ranks else 1)
+def index_stride(most_hits):
+    """Key stride of index ranks: even, and more than ``most_hits``, the
+    most relevant items of a query (an int or an int tensor)."""
+    return most_hits + 2 - most_hits % 2
 
 
 class BucketCounter:
@@ -143,7 +144,7 @@ class BucketCounter:
         hits_per_query = torch.bincount(hit_query, minlength=num_queries)
         most_hits = int(hits_per_query.max()) if index_ranks and len(
             hit_query) else 0
-        stride = most_hits + 2 - most_hits % 2  # even, > most_hits
+        stride = index_stride(most_hits)
         before = None
         if index_ranks:
             before = self._before_table(

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .authors import authors_average_precision
-from .buckets import BucketCounter, Buckets, bins_per_query
+from .buckets import BucketCounter, Buckets, index_stride
 from .codes import ArrayLike, prepare_codes
 from .expected import expected_at_cutoffs, harmonic_numbers
 from .labels import Relevance, prepare_labels
@@ -189,13 +189,13 @@ def evaluate_retrieval(query_codes: ArrayLike,
                 device=device)
         per_query[key][queries] = values.to(device, torch.float64)
 
-    groups = relevance.groups()
-    for queries in _query_chunks(relevance.hits_per_query(), groups,
-                                 num_items, database_signs, chunk_size,
-                                 index_ranks):
-        buckets = counter.count(query_signs[queries],
-                                *relevance.pairs(queries), index_ranks,
-                                groups[queries])
+    hits, groups = (relevance.hits_per_query(),
+                    relevance.groups()) if index_ranks else (None, None)
+    for queries in _query_chunks(num_queries, hits, groups, database_signs,
+                                 chunk_size):
+        buckets = counter.count(
+            query_signs[queries], *relevance.pairs(queries), index_ranks,
+            None if groups is None else groups[queries])
         add('num_queries_without_relevant', buckets.relevant.sum(1) == 0)
         for policy in tie_break:
             _add_cutoff_metrics(buckets, policy, map_topk, precision_k,
@@ -211,9 +211,9 @@ def evaluate_retrieval(query_codes: ArrayLike,
     return _finalise(per_query)
 
 
-def _query_chunks(hits: torch.Tensor, groups: torch.Tensor, num_items: int,
-                  database_signs: torch.Tensor, chunk_size: Optional[int],
-                  index_ranks: bool) -> Iterator[torch.Tensor]:
+def _query_chunks(num_queries: int, hits: Optional[torch.Tensor],
+                  groups: Optional[torch.Tensor], database_signs: torch.Tensor,
+                  chunk_size: Optional[int]) -> Iterator[torch.Tensor]:
     """Indices of the queries of each chunk.
 
     A chunk holds about ``_*_CHUNK_PAIRS`` (query, item) pairs, or
@@ -223,23 +223,26 @@ def _query_chunks(hits: torch.Tensor, groups: torch.Tensor, num_items: int,
     group, which lets a chunk share work among the group's queries.
 
     Args:
-        hits (torch.Tensor): ``(Q,)`` relevant items of each query.
-        groups (torch.Tensor): ``(Q,)`` group of each query (see
-            :meth:`Relevance.groups`).
+        num_queries (int): ``Q``.
+        hits (torch.Tensor, optional): ``(Q,)`` relevant items of each
+            query; None when index ranks are not asked.
+        groups (torch.Tensor, optional): ``(Q,)`` group of each query (see
+            :meth:`Relevance.groups`); None with ``hits``.
     """
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f'chunk_size must be >= 1; got {chunk_size}')
+    num_items, nbits = database_signs.shape
     pairs = _CUDA_CHUNK_PAIRS if database_signs.is_cuda else _CPU_CHUNK_PAIRS
     if chunk_size is None:
         chunk_size = max(1, pairs // num_items)
-    num_queries, nbits = len(hits), database_signs.shape[1]
-    if not index_ranks:
-        order = torch.arange(num_queries, device=hits.device)
+    if hits is None:
+        order = torch.arange(num_queries, device=database_signs.device)
         for start in range(0, num_queries, chunk_size):
             yield order[start:start + chunk_size]
         return
     order = torch.argsort(hits * (int(groups.max()) + 1) + groups)
-    bins = bins_per_query(nbits, hits[order].cpu(), index_ranks=True)
+    # Histogram bins per query, were it the chunk's last (most hits).
+    bins = (nbits + 1) * index_stride(hits[order].cpu())
     start = 0
     while start < num_queries:
         candidates = bins[start:start + chunk_size]

@@ -3,15 +3,28 @@
 # Each dataset's base sets the dataset type and data_root; the round
 # sampler's sizes come from the dataset's schedule.
 
+# Resizing: the authors resize PIL images with torchvision (bilinear, which
+# PIL always antialiases), RandomResizedCrop(224) for training and Resize(256)
+# + CenterCrop(224) for queries. MMPretrain's default backend, OpenCV, does
+# not antialias a downscale: on large textured photos it aliased, differed
+# from theirs by tens of grey levels, and fed the ImageNet weights inputs
+# unlike those they were trained on. backend='pillow' calls the same
+# Image.resize as torchvision, and ResizeEdge and CenterCrop compute
+# torchvision's sizes and offsets, so both pipelines match the authors' pixel
+# for pixel (tests/test_pipelines.py checks it against torchvision; the cost
+# is in benchmarks/bench_data.py).
 train_pipeline = [
     dict(type='LoadImageBGR'),
-    dict(type='RandomResizedCrop', scale=224),
+    dict(type='RandomResizedCrop', scale=224, backend='pillow',
+         interpolation='bilinear'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageBGR'),
-    dict(type='ResizeEdge', scale=256, edge='short'),
+    # The long side is int(256 * long / short), as torchvision's Resize(256).
+    dict(type='ResizeEdge', scale=256, edge='short', backend='pillow',
+         interpolation='bilinear'),
     dict(type='CenterCrop', crop_size=224),
     dict(type='PackInputs'),
 ]

@@ -10,10 +10,6 @@ _base_ = [
 ]
 
 data_root = 'data/digits'
-rounds = 10
-epochs_per_round = 3
-num_samples = 1000
-lr_drop_round = 8
 
 model = dict(
     type='HashRetriever',
@@ -60,10 +56,10 @@ train_dataloader = dict(
     batch_size=16,
     num_workers=0,
     persistent_workers=False,
-    sampler=dict(
-        type='RoundSampler',
-        num_samples=num_samples,
-        epochs_per_round=epochs_per_round),
+    # One epoch = one ADSH round: 3 passes over 1,000 sampled images.
+    sampler=dict(type='RoundSampler', num_samples=1000, epochs_per_round=3),
+    batch_sampler=dict(type='RoundBatchSampler'),
+    worker_init_fn=dict(type='mmqueryopt.epoch_worker_init_fn'),
     dataset=dict(**dataset, split='train', pipeline=train_pipeline),
 )
 val_dataloader = dict(
@@ -82,15 +78,8 @@ test_evaluator = val_evaluator
 # near chance); AdamW gets there in minutes.
 optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=1e-3, weight_decay=1e-4))
-train_cfg = dict(
-    by_epoch=True,
-    max_epochs=rounds * epochs_per_round,
-    val_interval=5 * epochs_per_round)
+# 10 rounds, lr x 0.1 from round 8, evaluated after rounds 5 and 10.
+train_cfg = dict(by_epoch=True, max_epochs=10, val_interval=5)
 param_scheduler = dict(
-    type='MultiStepLR',
-    by_epoch=True,
-    milestones=[lr_drop_round * epochs_per_round],
-    gamma=0.1)
-default_hooks = dict(
-    logger=dict(interval=20),
-    checkpoint=dict(interval=epochs_per_round))
+    type='MultiStepLR', by_epoch=True, milestones=[8], gamma=0.1)
+default_hooks = dict(logger=dict(interval=20))

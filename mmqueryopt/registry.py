@@ -5,6 +5,7 @@ config with ``default_scope='mmqueryopt'`` can name our types and any
 MMPretrain/MMEngine type side by side (``type='ResNet'`` next to
 ``type='QueryHashHead'``).
 """
+from mmengine import registry as engine
 from mmengine.registry import Registry
 from mmpretrain import registry as pretrain
 from mmpretrain.utils import register_all_modules
@@ -42,3 +43,5 @@ METRICS = _child(pretrain.METRICS, 'mmqueryopt.evaluation')
 EVALUATORS = _child(pretrain.EVALUATORS)
 VISUALIZERS = _child(pretrain.VISUALIZERS)
 VISBACKENDS = _child(pretrain.VISBACKENDS)
+# MMPretrain has none of its own; dataloaders look up worker_init_fn here.
+FUNCTIONS = _child(engine.FUNCTIONS, 'mmqueryopt.engine')

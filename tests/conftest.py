@@ -37,8 +37,7 @@ def tiny_digits_cfg(data_root: str, work_dir: str, rounds: int = 2,
         loader.dataset.data_root = data_root
     cfg.train_dataloader.dataset.pipeline[1].scale = 16
     cfg.test_dataloader = cfg.val_dataloader
-    cfg.train_cfg.update(
-        max_epochs=rounds * epochs_per_round, val_interval=10**6)
+    cfg.train_cfg.update(max_epochs=rounds, val_interval=10**6)
     cfg.param_scheduler.milestones = [10**6]
     cfg.default_hooks.checkpoint.update(interval=10**6, save_best=None)
     cfg.default_hooks.logger.interval = 1000

@@ -17,9 +17,9 @@ from mmqueryopt.registry import HOOKS
 class RoundProbeHook(Hook):
     """Save, per rank, what each round trained on and what B became.
 
-    ``<out_dir>/rank<r>.pth`` holds lists indexed by round: ``indices``
-    (dataset indices served to this rank, in order, over the round's
-    epochs), ``batches`` (iterations per epoch), ``sampled_codes`` (this
+    ``<out_dir>/rank<r>.pth`` holds lists indexed by round (= epoch):
+    ``indices`` (dataset indices served to this rank, in order, over the
+    round's passes), ``batches`` (iterations per round), ``sampled_codes`` (this
     rank's U just before the update), ``codes_before`` (B then) and
     ``codes_after`` (B after the update), plus ``labels``.
 
@@ -36,11 +36,7 @@ class RoundProbeHook(Hook):
                            codes_before=[], codes_after=[])
 
     def before_train_epoch(self, runner) -> None:
-        sampler = runner.train_dataloader.sampler
-        # A resumed run may start mid-round.
-        if runner.epoch % sampler.epochs_per_round == 0 or not self.record[
-                'indices']:
-            self.record['indices'].append([])
+        self.record['indices'].append([])
         self.record['batches'].append(0)
 
     def after_train_iter(self, runner, batch_idx, data_batch=None,
@@ -50,11 +46,9 @@ class RoundProbeHook(Hook):
         self.record['batches'][-1] += 1
 
     def after_train_epoch(self, runner) -> None:
-        sampler = runner.train_dataloader.sampler
-        if (runner.epoch + 1) % sampler.epochs_per_round == 0:
-            model = unwrap_model(runner.model)
-            self.record['sampled_codes'].append(model.sampled_codes.clone())
-            self.record['codes_before'].append(model.database_codes.clone())
+        model = unwrap_model(runner.model)
+        self.record['sampled_codes'].append(model.sampled_codes.clone())
+        self.record['codes_before'].append(model.database_codes.clone())
 
     def after_train(self, runner) -> None:
         model = unwrap_model(runner.model)
@@ -73,10 +67,11 @@ class Killed(RuntimeError):
 
 @HOOKS.register_module()
 class KillAfterEpochHook(Hook):
-    """Raise :class:`Killed` once ``epochs`` epochs are done and saved.
+    """Raise :class:`Killed` once ``epochs`` epochs (rounds) are done and
+    saved.
 
     Args:
-        epochs (int): Epochs to complete before dying.
+        epochs (int): Epochs (rounds) to complete before dying.
     """
 
     priority = 'LOWEST'  # after CheckpointHook has written its checkpoint

@@ -2,11 +2,13 @@
 tiny tree in its dataset's official layout."""
 import glob
 import os.path as osp
+from types import SimpleNamespace
 
 import pytest
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner
+from mmengine.runner import EpochBasedTrainLoop, Runner
+from mmengine.runner.utils import calc_dynamic_intervals
 
 import dataset_trees  # noqa: I100
 from conftest import REPO
@@ -18,18 +20,39 @@ TREES = dict(
     nabirds=(dataset_trees.make_nabirds, 'NABirds'),
     vegfru=(dataset_trees.make_vegfru, 'VegFru'),
 )
-# The facts file's schedule: rounds, epochs per round, samples, LR drop round.
+# The facts file's schedule: rounds, epochs (passes) per round, samples,
+# LR drop round and the authors' evaluation step.
 SCHEDULES = dict(
-    cub=(40, 30, 2000, 30),
-    aircraft=(40, 30, 2000, 30),
-    food101=(120, 10, 2000, 90),
-    nabirds=(50, 30, 4000, 30),
-    vegfru=(50, 30, 4000, 30),
+    cub=(40, 30, 2000, 30, 30),
+    aircraft=(40, 30, 2000, 30, 30),
+    food101=(120, 10, 2000, 90, 90),
+    nabirds=(50, 30, 4000, 30, 40),
+    vegfru=(50, 30, 4000, 30, 40),
 )
 CONFIGS = sorted(
     osp.basename(p)
     for p in glob.glob(osp.join(REPO, 'configs/queryopt_*bit.py'))
     if 'digits' not in p)
+
+
+def evaluated_rounds(cfg) -> list:
+    """The rounds after which MMEngine's epoch loop validates, found by
+    running its own loop with epochs that do nothing."""
+    evaluated = []
+    loop = EpochBasedTrainLoop.__new__(EpochBasedTrainLoop)
+    loop._runner = SimpleNamespace(
+        call_hook=lambda *args, **kwargs: None,
+        model=None,
+        val_loop=SimpleNamespace(run=lambda: evaluated.append(loop.epoch)))
+    loop._max_epochs, loop._epoch = cfg.train_cfg.max_epochs, 0
+    loop.stop_training = False
+    loop.val_begin = cfg.train_cfg.get('val_begin', 1)
+    loop.val_interval = cfg.train_cfg.val_interval
+    loop.dynamic_milestones, loop.dynamic_intervals = calc_dynamic_intervals(
+        loop.val_interval, cfg.train_cfg.get('dynamic_intervals'))
+    loop.run_epoch = lambda: setattr(loop, '_epoch', loop._epoch + 1)
+    loop.run()
+    return evaluated
 
 
 def test_twenty_configs():
@@ -40,12 +63,19 @@ def test_twenty_configs():
 def test_config_trains_one_iteration(name, tmp_path):
     dataset, bits = name[len('queryopt_'):-len('bit.py')].rsplit('_', 1)
     cfg = Config.fromfile(osp.join(REPO, 'configs', name))
-    rounds, epochs, samples, drop = SCHEDULES[dataset]
+    rounds, epochs, samples, drop, step = SCHEDULES[dataset]
     assert cfg.model.head.code_length == int(bits)
     assert cfg.train_dataloader.sampler == dict(
         type='RoundSampler', num_samples=samples, epochs_per_round=epochs)
-    assert cfg.train_cfg.max_epochs == rounds * epochs
-    assert cfg.param_scheduler.milestones == [drop * epochs]
+    assert cfg.train_dataloader.batch_sampler == dict(
+        type='RoundBatchSampler')
+    # One epoch is one round.
+    assert cfg.train_cfg.max_epochs == rounds
+    assert cfg.param_scheduler.milestones == [drop]
+    assert evaluated_rounds(cfg) == [
+        r for r in range(1, rounds + 1)
+        if (r <= step and r % 5 == 0) or r > step
+    ]
     assert cfg.optim_wrapper.optimizer == dict(
         type='SGD', lr=3e-4, momentum=0.9, weight_decay=1e-4)
     assert cfg.train_dataloader.batch_size == 16
@@ -69,7 +99,7 @@ def test_config_trains_one_iteration(name, tmp_path):
     init_default_scope('mmqueryopt')
     runner = Runner.from_cfg(cfg)
     runner.train()
-    assert runner.iter == 1
+    assert runner.iter == 1 and runner.epoch == 1
     model = runner.model
     assert model.database_codes.shape == (len(
         runner.train_dataloader.dataset), 96)

@@ -85,14 +85,15 @@ def test_two_ranks_share_rounds_and_codes(digits_root, tmp_path):
                           num_samples=NUM_SAMPLES, seed=cfg.randomness.seed)
     for round_idx in range(rounds):
         check_round(ranks, round_idx, single.round_indices(round_idx))
-    # Same number of iterations on both ranks, every epoch (17 = 16 + 1).
-    assert ranks[0]['batches'] == ranks[1]['batches'] == [2] * 2 * rounds
+    # Same number of iterations on both ranks, every round: 2 passes of 2
+    # batches (17 = 16 + 1 images; the short shard is padded to 17).
+    assert ranks[0]['batches'] == ranks[1]['batches'] == [4] * rounds
 
 
-def test_resume_mid_round_under_ddp(digits_root, tmp_path):
+def test_resume_under_ddp(digits_root, tmp_path):
     """Every rank loads rank 0's U from the checkpoint; none of it may
     reach the update twice."""
-    cfg = ddp_cfg(digits_root, tmp_path, 1,
+    cfg = ddp_cfg(digits_root, tmp_path, 2,
                   dict(type='KillAfterEpochHook', epochs=1))
     cfg.default_hooks.checkpoint.interval = 1
     proc = dist_train(cfg, tmp_path)
@@ -105,7 +106,8 @@ def test_resume_mid_round_under_ddp(digits_root, tmp_path):
     ranks = [torch.load(str(tmp_path / f'rank{r}.pth')) for r in (0, 1)]
     single = RoundSampler(range(1437), epochs_per_round=2,
                           num_samples=NUM_SAMPLES, seed=cfg.randomness.seed)
-    check_round(ranks, 0, single.round_indices(0))
+    # The resumed run's first round is round 1 (the second).
+    check_round(ranks, 0, single.round_indices(1))
 
 
 def shard(monkeypatch, num_samples, rank, world_size, epoch=0):

@@ -1,26 +1,49 @@
 """Resuming a killed run: bit-for-bit continuation, and refusals."""
+import logging
 import os
 import os.path as osp
+import re
 import shutil
 import subprocess
 import sys
 
 import pytest
 import torch
+from mmengine.hooks import Hook
+from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 from conftest import REPO, tiny_digits_cfg
 from probe_hooks import KillAfterEpochHook, Killed
 
+class LogCapture(logging.Handler):
+    """Collect what MMEngine's current logger emits."""
+
+    def __enter__(self):
+        self.records = []
+        MMLogger.get_current_instance().addHandler(self)
+        return self
+
+    def emit(self, record):
+        self.records.append(record.getMessage())
+
+    def __exit__(self, *exc):
+        MMLogger.get_current_instance().removeHandler(self)
+
+    @property
+    def text(self):
+        return '\n'.join(self.records)
+
+
 ROUNDS, EPOCHS_PER_ROUND = 3, 2
-KILLED_AFTER = 2 * EPOCHS_PER_ROUND  # epochs done when the run dies
+KILLED_AFTER = 2  # rounds (= epochs) done when the run dies
 
 
 def three_round_cfg(digits_root, work_dir):
     cfg = tiny_digits_cfg(digits_root, work_dir, rounds=ROUNDS,
                           epochs_per_round=EPOCHS_PER_ROUND, num_samples=48)
-    cfg.default_hooks.checkpoint.interval = EPOCHS_PER_ROUND
+    cfg.default_hooks.checkpoint.interval = 1
     return cfg
 
 
@@ -60,9 +83,11 @@ def test_resumed_run_matches_uninterrupted_bit_for_bit(
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]
     assert f'resumed epoch: {KILLED_AFTER}' in log
-    assert 'Epoch(train) [1]' not in log
+    # Log lines name the round and the pass; round 1 was not run again.
+    assert 'Round(train) [3/3][pass 2/2][3/3]' in log
+    assert 'Round(train) [1/3]' not in log
 
-    last = ROUNDS * EPOCHS_PER_ROUND
+    last = ROUNDS
     resumed = torch.load(osp.join(work_dir, f'epoch_{last}.pth'))
     expected = whole.model.state_dict()
     assert resumed['state_dict'].keys() == expected.keys()
@@ -98,3 +123,111 @@ def test_resume_refuses_another_training_set(digits_root, killed_run,
     cfg.resume, cfg.load_from = True, killed_run[1]
     with pytest.raises(ValueError, match=r'1437 images.*\(1000 images'):
         Runner.from_cfg(cfg).train()
+
+
+def test_resume_refuses_a_checkpoint_counting_passes(digits_root, killed_run,
+                                                    tmp_path):
+    """Before one epoch was one round, epoch numbers counted passes; such a
+    checkpoint's epoch 4 would be read as round 4."""
+    init_default_scope('mmqueryopt')
+    old = torch.load(killed_run[1])
+    del old['meta']['adsh_rounds']
+    path = str(tmp_path / 'old_numbering.pth')
+    torch.save(old, path)
+    cfg = three_round_cfg(digits_root, str(tmp_path / 'work'))
+    cfg.resume, cfg.load_from = True, path
+    with pytest.raises(ValueError, match='old_numbering.pth: it records no '
+                       'ADSH round schedule'):
+        Runner.from_cfg(cfg).train()
+
+
+def lr_schedule_cfg(digits_root, work_dir, rounds):
+    """Rounds of 16 images, lr x 0.1 from round 3."""
+    cfg = tiny_digits_cfg(digits_root, work_dir, rounds=rounds,
+                          epochs_per_round=1, num_samples=16)
+    cfg.param_scheduler.milestones = [3]
+    cfg.default_hooks.checkpoint.interval = 1
+    return cfg
+
+
+class RecordLr(Hook):
+
+    def __init__(self):
+        self.lrs = []
+
+    def before_train_epoch(self, runner):
+        self.lrs.append(runner.optim_wrapper.get_lr()['lr'][0])
+
+
+@pytest.fixture(scope='module')
+def two_round_run(digits_root, tmp_path_factory):
+    """A run trained to round 2 of a 2-round schedule, and the 4-round run
+    it should become when resumed with 4 rounds."""
+    init_default_scope('mmqueryopt')
+    short_dir = str(tmp_path_factory.mktemp('short'))
+    Runner.from_cfg(lr_schedule_cfg(digits_root, short_dir, 2)).train()
+    whole = Runner.from_cfg(lr_schedule_cfg(
+        digits_root, str(tmp_path_factory.mktemp('whole')), 4))
+    record = RecordLr()
+    whole.register_hook(record)
+    whole.train()
+    return osp.join(short_dir, 'epoch_2.pth'), whole, record.lrs
+
+
+def resume(cfg, checkpoint):
+    cfg.resume, cfg.load_from = True, checkpoint
+    runner = Runner.from_cfg(cfg)
+    record = RecordLr()
+    runner.register_hook(record)
+    with LogCapture() as log:
+        runner.train()
+    return runner, record.lrs, log.text
+
+
+def test_resume_with_more_rounds_takes_the_configs_lr_drop(
+        digits_root, two_round_run, tmp_path):
+    """The first run's scheduler ended at its max_epochs (2); MMEngine
+    would restore that end and never drop the lr at round 3."""
+    checkpoint, whole, whole_lrs = two_round_run
+    assert whole_lrs == pytest.approx([1e-3, 1e-3, 1e-3, 1e-4])
+    runner, lrs, log = resume(
+        lr_schedule_cfg(digits_root, str(tmp_path), 4), checkpoint)
+    assert lrs == whole_lrs[2:]
+    assert re.search(r'param_scheduler\[0\] \(MultiStepLR\)\.end: 2 -> 4',
+                     log)
+    expected = whole.model.state_dict()
+    assert all(
+        torch.equal(value, expected[key])
+        for key, value in runner.model.state_dict().items())
+
+
+def test_resume_with_an_earlier_milestone_applies_it_at_once(
+        digits_root, two_round_run, tmp_path):
+    checkpoint, _, _ = two_round_run
+    cfg = lr_schedule_cfg(digits_root, str(tmp_path), 3)
+    cfg.param_scheduler.milestones = [1]
+    _, lrs, log = resume(cfg, checkpoint)
+    assert lrs == pytest.approx([1e-4])
+    assert 'milestones: Counter({3: 1}) -> Counter({1: 1})' in log
+    assert re.search(r'lr: \[0\.001\] -> \[0\.0001\d*\]', log)
+
+
+def test_resume_with_other_round_sizes_says_so(digits_root, two_round_run,
+                                                tmp_path):
+    checkpoint, _, _ = two_round_run
+    cfg = lr_schedule_cfg(digits_root, str(tmp_path), 3)
+    cfg.train_dataloader.sampler.update(num_samples=32, epochs_per_round=2)
+    _, _, log = resume(cfg, checkpoint)
+    assert ('from round 3 on the config applies: '
+            'train_dataloader.sampler.num_samples: 16 -> 32; '
+            'train_dataloader.sampler.epochs_per_round: 1 -> 2') in log
+
+
+def test_resume_with_the_same_schedule_warns_nothing(
+        digits_root, two_round_run, tmp_path):
+    checkpoint, _, _ = two_round_run
+    cfg = lr_schedule_cfg(digits_root, str(tmp_path), 2)
+    cfg.train_cfg.max_epochs = 3
+    cfg.param_scheduler.end = 2  # what the first run's scheduler had
+    _, _, log = resume(cfg, checkpoint)
+    assert 'Resuming' not in log

@@ -9,60 +9,104 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 
 from conftest import tiny_digits_cfg
-from mmqueryopt.engine import RoundSampler
+from mmqueryopt.engine import RoundBatchSampler, RoundSampler
 from mmqueryopt.registry import MODELS
 
 
-def test_round_sampler_resamples_per_round_and_shards():
+def test_round_sampler_serves_each_round_in_passes():
     sampler = RoundSampler(range(100), epochs_per_round=3, num_samples=20,
                            seed=7)
-    epochs = []
-    for epoch in range(6):
+    served = []
+    for epoch in range(2):  # one epoch = one round
         sampler.set_epoch(epoch)
-        epochs.append(list(sampler))
+        served.append(list(sampler))
     rounds = [sampler.round_indices(r).tolist() for r in (0, 1)]
     assert len(set(rounds[0])) == 20 and rounds[0] != rounds[1]
-    for epoch, served in enumerate(epochs):
-        assert sorted(served) == sorted(rounds[epoch // 3])
-    assert epochs[0] != epochs[1]  # reshuffled within the round
-    # Two ranks: disjoint shards whose union is the round, fixed per round.
+    for round_idx, indices in enumerate(served):
+        assert len(indices) == len(sampler) == 60
+        passes = [indices[p * 20:(p + 1) * 20] for p in range(3)]
+        for one_pass in passes:
+            assert sorted(one_pass) == sorted(rounds[round_idx])
+        assert passes[0] != passes[1] != passes[2]  # reshuffled per pass
+    # Reproducible: a new sampler (a resumed run) serves the same round.
+    again = RoundSampler(range(100), 3, 20, seed=7)
+    again.set_epoch(1)
+    assert list(again) == served[1]
+    # Two ranks: disjoint shards whose union is the round, in every pass.
     shards = []
     for rank in (0, 1):
         ranked = RoundSampler(range(100), 3, 20, seed=7)
         ranked.rank, ranked.world_size = rank, 2
-        shards.append([])
-        for epoch in range(3):
-            ranked.set_epoch(epoch)
-            shards[rank].append(set(ranked))
+        indices = list(ranked)
+        assert len(ranked) == len(indices) == 30
+        shards.append([set(indices[p * 10:(p + 1) * 10]) for p in range(3)])
         assert shards[rank][0] == shards[rank][1] == shards[rank][2]
-        assert len(ranked) == 10
     assert not shards[0][0] & shards[1][0]
     assert shards[0][0] | shards[1][0] == set(rounds[0])
-    with pytest.raises(ValueError, match='num_samples=101'):
-        RoundSampler(range(100), 1, 101)
+
+
+@pytest.mark.parametrize('drop_last, sizes', [
+    (False, [8, 8, 4] * 3),
+    (True, [8, 8] * 3),
+])
+def test_round_batch_sampler_keeps_batches_within_a_pass(drop_last, sizes):
+    sampler = RoundSampler(range(100), epochs_per_round=3, num_samples=20,
+                           seed=3)
+    batches = list(RoundBatchSampler(sampler, 8, drop_last=drop_last))
+    assert [len(b) for b in batches] == sizes
+    assert len(RoundBatchSampler(sampler, 8, drop_last=drop_last)) == len(
+        sizes)
+    # Each pass's batches are that pass of the sampler, in order.
+    indices = list(sampler)
+    per_pass = len(sizes) // 3
+    for p in range(3):
+        flat = sum(batches[p * per_pass:(p + 1) * per_pass], [])
+        assert flat == indices[p * 20:p * 20 + len(flat)]
+
+
+def test_round_samplers_refuse_bad_settings():
+    for bad in (0, 1.5):
+        with pytest.raises(ValueError, match='sampler.epochs_per_round must'):
+            RoundSampler(range(100), bad, 10)
+    with pytest.raises(TypeError, match='needs train_dataloader.sampler of '
+                       'type RoundSampler, got list'):
+        RoundBatchSampler(list(range(10)), 4)
 
 
 class RecordRounds(Hook):
-    """Record U at every epoch's end, before ADSHRoundHook's update."""
+    """Record, per round: B at every iteration, the U rows each batch wrote,
+    and U just before ADSHRoundHook's update."""
     priority = 'HIGH'  # runs before ADSHRoundHook in after_train_epoch
 
     def __init__(self):
-        self.codes_after_epoch, self.sampled_before_update = [], []
+        self.codes_after_round, self.sampled_before_update = [], []
+        self.codes_seen, self.written = [], []
+
+    def before_train_epoch(self, runner):
+        self.codes_seen.append([])
+        self.written.append([])
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        model = runner.model
+        indices = [s.sample_idx for s in data_batch['data_samples']]
+        self.codes_seen[-1].append(model.database_codes.clone())
+        self.written[-1].append(
+            (batch_idx, indices, model.sampled_codes[indices].clone()))
 
     def after_train_epoch(self, runner):
-        model = runner.model
-        self.sampled_before_update.append(model.sampled_codes.clone())
+        self.sampled_before_update.append(runner.model.sampled_codes.clone())
 
 
 class RecordAfter(Hook):
-    """Record B at every epoch's end, after ADSHRoundHook's update."""
+    """Record B at every round's end, after ADSHRoundHook's update."""
     priority = 'LOW'  # after ADSHRoundHook
 
     def __init__(self, store):
         self.store = store
 
     def after_train_epoch(self, runner):
-        self.store.codes_after_epoch.append(
+        self.store.codes_after_round.append(
             runner.model.database_codes.clone())
 
 
@@ -86,7 +130,7 @@ def reference_update(codes, sampled, indices, labels, gamma=200.0):
 def test_b_changes_only_at_round_ends(digits_root, tmp_path):
     init_default_scope('mmqueryopt')
     cfg = tiny_digits_cfg(digits_root, str(tmp_path), rounds=2,
-                          epochs_per_round=2, num_samples=48)
+                          epochs_per_round=3, num_samples=40)
     record = RecordRounds()
     runner = Runner.from_cfg(cfg)
     runner.register_hook(record)
@@ -99,30 +143,39 @@ def test_b_changes_only_at_round_ends(digits_root, tmp_path):
     runner.train()
 
     model = runner.model
-    sampler = runner.train_dataloader.sampler
+    sampler = runner.train_dataloader.batch_sampler.sampler
     labels = model.database_labels
-    assert model.num_database == 1437
-    codes = record.codes_after_epoch
-    # Epochs 0 and 2 are mid-round: B unchanged; 1 and 3 end a round.
-    torch.testing.assert_close(codes[0], initial[0], rtol=0, atol=0)
-    assert not torch.equal(codes[1], codes[0])
-    torch.testing.assert_close(codes[2], codes[1], rtol=0, atol=0)
-    assert not torch.equal(codes[3], codes[2])
-    for round_idx, epoch in ((0, 1), (1, 3)):
+    assert model.num_database == 1437 and runner.epoch == 2
+    # 3 passes of 40 images in batches of 16, 16 and 8, per round.
+    batches_per_pass = 3
+    assert [len(w) for w in record.written] == [3 * batches_per_pass] * 2
+    previous = initial[0]
+    for round_idx in range(2):
+        # B is fixed within the round and changes after it.
+        for codes in record.codes_seen[round_idx]:
+            assert torch.equal(codes, previous)
+        after = record.codes_after_round[round_idx]
+        assert not torch.equal(after, previous)
+        # U holds exactly this round's rows, as written by its last pass.
         indices = sampler.round_indices(round_idx)
-        sampled = record.sampled_before_update[epoch]
-        # U holds exactly this round's sampled rows.
+        sampled = record.sampled_before_update[round_idx]
         written = sampled.abs().sum(1).nonzero().flatten()
         assert sorted(written.tolist()) == sorted(indices.tolist())
-        previous = initial[0] if round_idx == 0 else codes[epoch - 1]
+        last_pass = [(i, rows) for batch_idx, i, rows in record.written[
+            round_idx] if batch_idx >= 2 * batches_per_pass]
+        assert sorted(sum((i for i, _ in last_pass), [])) == sorted(
+            indices.tolist())
+        for i, rows in last_pass:
+            assert torch.equal(sampled[i], rows)
         expected = reference_update(previous, sampled[indices],
                                     indices.numpy(), labels)
-        torch.testing.assert_close(codes[epoch].double(), expected)
+        torch.testing.assert_close(after.double(), expected)
+        previous = after
     assert set(sampler.round_indices(0).tolist()) != set(
         sampler.round_indices(1).tolist())
 
     # B, U and the labels survive a checkpoint, into an empty model too.
-    ckpt = glob.glob(osp.join(str(tmp_path), 'epoch_4.pth'))[0]
+    ckpt = glob.glob(osp.join(str(tmp_path), 'epoch_2.pth'))[0]
     fresh = MODELS.build(cfg.model)
     load_checkpoint(fresh, ckpt, map_location='cpu', strict=True)
     for name in ('database_codes', 'sampled_codes', 'database_labels'):

@@ -6,19 +6,25 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
     # The authors report the best test-set evaluation; keep that checkpoint.
+    # Atomic saves: a kill never leaves a partial or missing checkpoint.
     checkpoint=dict(
-        type='CheckpointHook', interval=1, max_keep_ckpts=2,
+        type='AtomicCheckpointHook', interval=1, max_keep_ckpts=2,
         save_best='retrieval/mAP', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
 
-# ADSH's rounds (B update), the database handed to the metric, and
-# per-epoch reseeding so that a resumed run replays the interrupted one.
+# ADSH's rounds (one epoch = one round; B update after each), the database
+# handed to the metric, per-round reseeding so that a resumed run replays
+# the interrupted one, and the config's lr schedule kept on resume.
 custom_hooks = [
     dict(type='ADSHRoundHook'),
     dict(type='RetrievalDatabaseHook', source='learned'),
     dict(type='EpochSeedHook'),
+    dict(type='ResumeScheduleHook'),
 ]
+
+# Training log lines name the round and the pass within it.
+log_processor = dict(type='RoundLogProcessor')
 
 # DDP with torch's default buffer broadcast: every rank trains and evaluates
 # with rank 0's BatchNorm statistics, so the checkpoint holds what each rank

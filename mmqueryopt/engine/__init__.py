@@ -1,11 +1,18 @@
-from .adsh_round_hook import ADSHRoundHook
-from .epoch_seed_hook import EpochSeedHook
+from .adsh_round_hook import ADSHRoundHook, get_round_sampler
+from .atomic_checkpoint_hook import AtomicCheckpointHook
+from .checkpoint_io import CheckpointFileError, load_checkpoint_file
+from .epoch_seed_hook import EpochSeedHook, epoch_worker_init_fn
+from .resume_schedule_hook import ResumeScheduleHook
 from .retrieval_database_hook import RetrievalDatabaseHook
-from .round_sampler import RoundSampler
+from .round_log_processor import RoundLogProcessor
+from .round_sampler import RoundBatchSampler, RoundSampler
 from .safe_globals import allow_mmengine_checkpoint_types
 from .utils import unwrap_model
 
 __all__ = [
-    'ADSHRoundHook', 'EpochSeedHook', 'RetrievalDatabaseHook',
-    'RoundSampler', 'allow_mmengine_checkpoint_types', 'unwrap_model'
+    'ADSHRoundHook', 'AtomicCheckpointHook', 'CheckpointFileError',
+    'EpochSeedHook', 'ResumeScheduleHook',
+    'RetrievalDatabaseHook', 'RoundBatchSampler', 'RoundLogProcessor',
+    'RoundSampler', 'allow_mmengine_checkpoint_types', 'epoch_worker_init_fn',
+    'get_round_sampler', 'load_checkpoint_file', 'unwrap_model'
 ]

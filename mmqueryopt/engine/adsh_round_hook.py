@@ -6,34 +6,38 @@ from mmengine.dist import broadcast
 from mmengine.hooks import Hook
 
 from mmqueryopt.registry import HOOKS
-from .round_sampler import RoundSampler
+from .round_sampler import RoundBatchSampler, RoundSampler
 from .utils import unwrap_model
+
+# What a checkpoint records of the round schedule; its absence marks a
+# checkpoint of the former numbering, where an epoch was one pass.
+_ROUND_KEYS = ('num_samples', 'epochs_per_round')
 
 
 @HOOKS.register_module()
 class ADSHRoundHook(Hook):
-    """Size the database, reset U before each epoch, solve B at round ends.
+    """Size the database, reset U before each round, solve B after it.
 
-    Rounds come from the training loader's :class:`RoundSampler`: the epoch
-    loop runs ``rounds * epochs_per_round`` epochs, and after the last epoch
-    of each round B is updated bit by bit from the U of that round's sampled
-    images. B therefore changes only at round ends.
+    One MMEngine epoch is one ADSH round: the training loader's
+    :class:`RoundSampler` serves the round's sampled images
+    ``epochs_per_round`` times (passes), U holds each image's output of the
+    last pass, and after the epoch B is updated bit by bit from that U. B
+    therefore changes only between epochs, and schedules read in rounds
+    (``max_epochs=40``, ``milestones=[30]``, ``val_interval=5``).
 
-    Every epoch of a round serves every sampled image, so the update sees
-    the last epoch's outputs whether U is cleared per round or per epoch.
-    Clearing it per epoch means a run resumed mid-round never carries U
-    rows over: under DDP every rank loads rank 0's U from the checkpoint,
-    and the rows of rank 0 would otherwise be summed twice.
-
-    Checkpoints also record the sampler's seed, which a resumed run adopts:
-    without a fixed ``randomness.seed`` the new run's sampler was seeded
-    afresh and would draw other rounds than the run it continues.
+    Checkpoints (one per round) record the sampler's seed, which a resumed
+    run adopts: without a fixed ``randomness.seed`` the new run's sampler
+    was seeded afresh and would draw other rounds than the run it
+    continues. They also record ``num_samples`` and ``epochs_per_round``: a
+    resume that changes them goes on with the config's values and says so,
+    and a checkpoint without them (written when an epoch was one pass) is
+    refused, since its epoch count would be read as rounds.
     """
 
     priority = 'NORMAL'
 
     def __init__(self):
-        self._loaded_sampler_seed: Optional[int] = None
+        self._loaded_meta: Optional[dict] = None
 
     def before_train(self, runner) -> None:
         model = unwrap_model(runner.model)
@@ -51,34 +55,64 @@ class ADSHRoundHook(Hook):
                 f'the loaded database ({model.num_database} images) does not '
                 f'match the training set ({len(labels)} images, labels in '
                 f'dataset order): the checkpoint comes from another dataset')
-        sampler = _round_sampler(runner)
-        if runner.iter > 0 and self._loaded_sampler_seed is not None:
-            sampler.seed = self._loaded_sampler_seed
+        sampler = get_round_sampler(runner.train_dataloader)
+        if runner.iter > 0:
+            self._adopt_resumed_rounds(runner, sampler)
+
+    def _adopt_resumed_rounds(self, runner, sampler: RoundSampler) -> None:
+        meta = self._loaded_meta or {}
+        source = runner.cfg.get('load_from') or (
+            f'the latest checkpoint in {runner.work_dir}')
+        saved = meta.get('adsh_rounds')
+        if saved is None:
+            raise ValueError(
+                f'cannot resume from {source}: it records no ADSH round '
+                f'schedule (meta.adsh_rounds), so it was written by an '
+                f'mmqueryopt older than "one epoch = one round" (its epoch '
+                f'{runner.epoch} counts passes) or by another program. '
+                f'Start a new run from its weights with load_from instead')
+        changed = [
+            f'train_dataloader.sampler.{key}: {saved[key]} -> '
+            f'{getattr(sampler, key)}' for key in _ROUND_KEYS
+            if saved.get(key) != getattr(sampler, key)
+        ]
+        if changed:
+            runner.logger.warning(
+                f'Resuming from {source} with another round schedule; from '
+                f'round {runner.epoch + 1} on the config applies: ' +
+                '; '.join(changed))
+        if meta.get('round_sampler_seed') is not None:
+            sampler.seed = meta['round_sampler_seed']
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        checkpoint['meta']['round_sampler_seed'] = _round_sampler(runner).seed
+        sampler = get_round_sampler(runner.train_dataloader)
+        checkpoint['meta']['round_sampler_seed'] = sampler.seed
+        checkpoint['meta']['adsh_rounds'] = {
+            key: getattr(sampler, key) for key in _ROUND_KEYS}
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         # The train loader may not exist yet (it never does in a test run):
-        # before_train hands the seed to the sampler when resuming.
-        self._loaded_sampler_seed = checkpoint.get('meta', {}).get(
-            'round_sampler_seed')
+        # before_train applies what a resumed run needs.
+        self._loaded_meta = checkpoint.get('meta', {})
 
     def before_train_epoch(self, runner) -> None:
         unwrap_model(runner.model).reset_sampled_codes()
 
     def after_train_epoch(self, runner) -> None:
-        sampler = _round_sampler(runner)
-        if (runner.epoch + 1) % sampler.epochs_per_round == 0:
-            round_idx = runner.epoch // sampler.epochs_per_round
-            unwrap_model(runner.model).update_database_codes(
-                sampler.round_indices(round_idx))
+        sampler = get_round_sampler(runner.train_dataloader)
+        unwrap_model(runner.model).update_database_codes(
+            sampler.round_indices(runner.epoch))
 
 
-def _round_sampler(runner) -> RoundSampler:
-    sampler = runner.train_dataloader.sampler
-    if not isinstance(sampler, RoundSampler):
+def get_round_sampler(dataloader) -> RoundSampler:
+    """The :class:`RoundSampler` of a training loader batched by
+    :class:`RoundBatchSampler`; a clear error for any other loader."""
+    batch_sampler = getattr(dataloader, 'batch_sampler', None)
+    if not isinstance(batch_sampler, RoundBatchSampler):
         raise TypeError(
-            f'ADSHRoundHook needs train_dataloader.sampler of type '
-            f'RoundSampler, got {type(sampler).__name__}')
-    return sampler
+            f'ADSH training needs train_dataloader.sampler=dict(type='
+            f"'RoundSampler', ...) and train_dataloader.batch_sampler=dict("
+            f"type='RoundBatchSampler'), got batch sampler "
+            f'{type(batch_sampler).__name__} over '
+            f'{type(getattr(batch_sampler, "sampler", None)).__name__}')
+    return batch_sampler.sampler

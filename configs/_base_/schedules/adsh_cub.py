@@ -1,28 +1,19 @@
-# The authors' schedule for CUB-200-2011: 40 rounds of
-# 30 epochs over 2,000 images sampled per round, lr x 0.1 from round
-# 30, test every 5 rounds, then every round after the drop.
+# The authors' schedule for CUB-200-2011, in rounds (one epoch = one round): 40
+# rounds, each 30 passes over 2,000 images sampled anew, lr x 0.1 from round
+# 30, test after every 5th round up to round 30, then after every round (the
+# authors' evaluation rounds).
 _base_ = [
     '../datasets/cub.py',
     './adsh_sgd.py',
     '../default_runtime.py',
 ]
 
-rounds = 40
-epochs_per_round = 30
-num_samples = 2000
-lr_drop_round = 30
-
 train_dataloader = dict(
-    sampler=dict(num_samples=num_samples, epochs_per_round=epochs_per_round))
+    sampler=dict(num_samples=2000, epochs_per_round=30))
 train_cfg = dict(
-    by_epoch=True,
-    max_epochs=rounds * epochs_per_round,
-    val_interval=5 * epochs_per_round,
-    dynamic_intervals=[(lr_drop_round * epochs_per_round, epochs_per_round)])
+    by_epoch=True, max_epochs=40, val_interval=5,
+    # Every round after round step: MMEngine applies a milestone m already
+    # after round m - 1, hence step + 1.
+    dynamic_intervals=[(30 + 1, 1)])
 param_scheduler = dict(
-    type='MultiStepLR',
-    by_epoch=True,
-    milestones=[lr_drop_round * epochs_per_round],
-    gamma=0.1)
-# One checkpoint a round: an epoch here is only num_samples images.
-default_hooks = dict(checkpoint=dict(interval=epochs_per_round))
+    type='MultiStepLR', by_epoch=True, milestones=[30], gamma=0.1)

@@ -1,28 +1,19 @@
-# The authors' schedule for NABirds: 50 rounds of
-# 30 epochs over 4,000 images sampled per round, lr x 0.1 from round
-# 30, test every 5 rounds, then every round after the drop.
+# The authors' schedule for NABirds, in rounds (one epoch = one round): 50
+# rounds, each 30 passes over 4,000 images sampled anew, lr x 0.1 from round
+# 30, test after every 5th round up to round 40, then after every round: the
+# authors' step is 40 here, although their lr drops at round 30.
 _base_ = [
     '../datasets/nabirds.py',
     './adsh_sgd.py',
     '../default_runtime.py',
 ]
 
-rounds = 50
-epochs_per_round = 30
-num_samples = 4000
-lr_drop_round = 30
-
 train_dataloader = dict(
-    sampler=dict(num_samples=num_samples, epochs_per_round=epochs_per_round))
+    sampler=dict(num_samples=4000, epochs_per_round=30))
 train_cfg = dict(
-    by_epoch=True,
-    max_epochs=rounds * epochs_per_round,
-    val_interval=5 * epochs_per_round,
-    dynamic_intervals=[(lr_drop_round * epochs_per_round, epochs_per_round)])
+    by_epoch=True, max_epochs=50, val_interval=5,
+    # Every round after round step: MMEngine applies a milestone m already
+    # after round m - 1, hence step + 1.
+    dynamic_intervals=[(40 + 1, 1)])
 param_scheduler = dict(
-    type='MultiStepLR',
-    by_epoch=True,
-    milestones=[lr_drop_round * epochs_per_round],
-    gamma=0.1)
-# One checkpoint a round: an epoch here is only num_samples images.
-default_hooks = dict(checkpoint=dict(interval=epochs_per_round))
+    type='MultiStepLR', by_epoch=True, milestones=[30], gamma=0.1)

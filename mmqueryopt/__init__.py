@@ -3,8 +3,17 @@
 Importing the package registers every module (ours and MMPretrain's) and makes
 MMEngine checkpoints loadable under ``weights_only=True``.
 """
-from .engine.safe_globals import allow_mmengine_checkpoint_types
-from .version import __version__
+import warnings
+
+# mmcv-lite has no compiled ops; MMPretrain's import of mmcv's transformer
+# bricks warns about one (MultiScaleDeformableAttention) that no mmqueryopt
+# model uses. Silenced here, before that import, for a clean console.
+warnings.filterwarnings(
+    'ignore', message='Fail to import ``MultiScaleDeformableAttention``',
+    category=UserWarning)
+
+from .engine.safe_globals import allow_mmengine_checkpoint_types  # noqa: E402
+from .version import __version__  # noqa: E402
 
 allow_mmengine_checkpoint_types()
 

@@ -1,16 +1,20 @@
 """Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT``."""
 import argparse
+from typing import List, Optional
 
 import mmqueryopt  # noqa: F401  (registers every module)
 from mmqueryopt.engine.cli import (add_common_args, build_runner, close_dist,
-                                   load_config)
+                                   exit_on_checkpoint_error, load_config)
 
 
-def parse_args():
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Evaluate a hashing model (queries vs database)')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        'checkpoint',
+        help='checkpoint file (loaded with weights_only=True: tensors and '
+        'plain data only)')
     parser.add_argument(
         '--database',
         choices=['learned', 'encoded'],
@@ -18,11 +22,11 @@ def parse_args():
         "'encoded' = the network's codes of the training images (test "
         'transforms); default: as the config says')
     add_common_args(parser)
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main():
-    args = parse_args()
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
     if args.database is not None:
@@ -31,8 +35,9 @@ def main():
                 hook.source = args.database
                 if args.database == 'encoded' and not hook.get('dataloader'):
                     hook.dataloader = database_loader(cfg)
-    runner = build_runner(cfg)
-    runner.test()
+    with exit_on_checkpoint_error():
+        runner = build_runner(cfg)
+        runner.test()
     close_dist()
 
 

@@ -1,12 +1,15 @@
 """Train a hashing model: ``python tools/train.py CONFIG [options]``."""
 import argparse
+from typing import List, Optional
 
 import mmqueryopt  # noqa: F401  (registers every module)
+from mmqueryopt.engine.checkpoint_io import (find_resumable_checkpoint,
+                                             load_resumable_checkpoint)
 from mmqueryopt.engine.cli import (add_common_args, build_runner, close_dist,
-                                   load_config)
+                                   exit_on_checkpoint_error, load_config)
 
 
-def parse_args():
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a hashing model')
     parser.add_argument('config', help='train config file path')
     parser.add_argument(
@@ -14,7 +17,8 @@ def parse_args():
         nargs='?',
         const='auto',
         help='resume from this checkpoint, or with no value from the latest '
-        'one in the work dir')
+        'intact one in the work dir (a damaged latest one is skipped with a '
+        'warning)')
     parser.add_argument(
         '--amp', action='store_true', help='automatic mixed precision')
     parser.add_argument(
@@ -22,22 +26,44 @@ def parse_args():
         action='store_true',
         help='skip evaluation during training')
     add_common_args(parser)
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main():
-    args = parse_args()
+def resume_checkpoint(resume: str, work_dir: str) -> Optional[str]:
+    """The checkpoint ``--resume`` continues from, verified to load whole.
+
+    Args:
+        resume (str): ``'auto'`` or a checkpoint path.
+        work_dir (str): The run's work dir, searched for ``'auto'``.
+
+    Returns:
+        str or None: The checkpoint; None when ``'auto'`` finds no
+        ``last_checkpoint`` (MMEngine then trains from the start).
+
+    Raises:
+        CheckpointFileError: The given checkpoint, or every candidate in the
+            work dir, is unusable.
+    """
+    if resume == 'auto':
+        return find_resumable_checkpoint(work_dir)
+    load_resumable_checkpoint(resume)
+    return resume
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
     cfg = load_config(args)
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-    if args.resume is not None:
-        cfg.resume = True
-        cfg.load_from = None if args.resume == 'auto' else args.resume
-    runner = build_runner(cfg)
-    runner.train()
+    with exit_on_checkpoint_error():
+        if args.resume is not None:
+            cfg.resume = True
+            cfg.load_from = resume_checkpoint(args.resume, cfg.work_dir)
+        runner = build_runner(cfg)
+        runner.train()
     final = {
         key[len('val/'):]: buffer.current()
         for key, buffer in runner.message_hub.log_scalars.items()

@@ -1,14 +1,19 @@
 """What ``tools/train.py`` and ``tools/test.py`` share: the common command
-line, config defaults, and a Runner that also works distributed on CPUs."""
+line, config defaults, a Runner that also works distributed on CPUs, and
+one-line errors for unusable checkpoint files."""
 import argparse
+import contextlib
 import os
 import os.path as osp
+from typing import Iterator
 
 import torch
 import torch.distributed as dist
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
+
+from .checkpoint_io import CheckpointFileError
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -87,3 +92,18 @@ def close_dist() -> None:
     """
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def exit_on_checkpoint_error() -> Iterator[None]:
+    """End the program with ``error: <message>`` (exit status 1) when a
+    checkpoint file is unusable: the message names the file and the cause,
+    and a traceback through MMEngine would only bury it.
+
+    Yields:
+        None: The block whose checkpoint errors are reported this way.
+    """
+    try:
+        yield
+    except CheckpointFileError as err:
+        raise SystemExit(f'error: {err}') from None

@@ -1,15 +1,23 @@
 """The converter maps the authors' state dict onto HashRetriever, and the
-converted weights compute what the authors' model computes."""
+converted weights compute what the authors' model computes; it reads its
+input without running code from it."""
+import argparse
+import os
 import os.path as osp
 
+import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from torch import nn
 
 from convert_official_ckpt import convert_state_dict
+from convert_official_ckpt import main as convert_main
+from mmqueryopt.engine import load_checkpoint_file
 from mmqueryopt.registry import MODELS
+from test_checkpoint_io import bad_file
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 KEY_LIST = osp.join(REPO, 'tests/data/official_state_dict_12bit.txt')
@@ -147,6 +155,82 @@ def test_converted_model_computes_the_authors_codes():
 
 
 def test_unknown_key_is_refused():
-    import pytest
     with pytest.raises(KeyError, match='classifier.weight'):
         convert_state_dict({'classifier.weight': torch.zeros(1)})
+
+
+def authors_training_checkpoint():
+    """What the authors' training script saves: weights, optimizer state
+    and its argparse options."""
+    return dict(
+        model=official_state_dict(),
+        optimizer=dict(state={}, param_groups=[dict(lr=1e-4, params=[0])]),
+        epoch=29,
+        args=argparse.Namespace(code_length=12, lr=1e-4, lr_drop=30,
+                                dataset_file='cub', device='cuda'))
+
+
+def test_authors_checkpoint_converts_without_the_unsafe_flag(tmp_path):
+    src, dst = str(tmp_path / 'authors.pth'), str(tmp_path / 'ours.pth')
+    torch.save(authors_training_checkpoint(), src)
+    convert_main([src, dst])
+    converted = load_checkpoint_file(dst)
+    expected = convert_state_dict(official_state_dict())
+    assert converted['state_dict'].keys() == expected.keys()
+    assert all(torch.equal(converted['state_dict'][key], value)
+               for key, value in expected.items())
+    assert converted['meta'] == dict(converted_from=src)
+    assert sorted(os.listdir(tmp_path)) == ['authors.pth', 'ours.pth']
+
+
+def as_whole_model(state_dict):
+    """A module tree whose state dict is ``state_dict``: what pickling the
+    authors' model object itself gives."""
+    root = nn.Module()
+    for key, value in state_dict.items():
+        *path, name = key.split('.')
+        module = root
+        for part in path:
+            if part not in module._modules:
+                module.add_module(part, nn.Module())
+            module = module._modules[part]
+        module.register_buffer(name, value)
+    return root
+
+
+def test_whole_model_pickle_needs_the_unsafe_flag(tmp_path):
+    src, dst = str(tmp_path / 'model.pth'), str(tmp_path / 'ours.pth')
+    torch.save(as_whole_model(official_state_dict()), src)
+    with pytest.raises(SystemExit, match=r'torch.nn.modules.module.Module.*'
+                       r'source you trust, --unsafe-pickle reads it'):
+        convert_main([src, dst])
+    assert not osp.exists(dst)
+    convert_main([src, dst, '--unsafe-pickle'])
+    assert load_checkpoint_file(dst)['state_dict'].keys() == \
+        convert_state_dict(official_state_dict()).keys()
+
+
+@pytest.mark.parametrize('kind, words', [
+    ('crafted', 'was refused'),
+    ('truncated', 'is truncated'),
+    ('empty', 'is empty'),
+    ('garbage', 'is not a checkpoint'),
+    ('directory', 'is not a file'),
+    ('ours', "no rule for the key 'backbone.conv1.weight'"),
+])
+def test_bad_input_names_file_and_cause_and_writes_nothing(
+        tmp_path, kind, words):
+    if kind == 'ours':  # an mmqueryopt checkpoint, not the authors'
+        src = str(tmp_path / 'ours.pth')
+        torch.save(dict(state_dict={'backbone.conv1.weight': torch.ones(1)}),
+                   src)
+    else:
+        src = bad_file(kind, tmp_path)
+    dst = str(tmp_path / 'out' / 'converted.pth')
+    with pytest.raises(SystemExit) as info:
+        convert_main([src, dst])
+    message = str(info.value.code)
+    assert message.startswith('error: ') and repr(src) in message
+    assert words in message
+    assert not (tmp_path / 'code_ran').exists()
+    assert not osp.exists(osp.dirname(dst))

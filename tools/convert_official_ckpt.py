@@ -2,6 +2,11 @@
 
     python tools/convert_official_ckpt.py SRC.pth DST.pth
 
+SRC is read with ``weights_only=True`` (tensors and plain data; the
+authors' usual file, a state dict beside a pickled ``argparse.Namespace`` of
+their options, is allowed), so a crafted file runs no code. A whole-model
+pickle needs ``--unsafe-pickle`` and the authors' code on ``PYTHONPATH``.
+
 The authors' model (DETR-style: ``backbone.0.body`` is a torchvision
 ResNet-50, ``backbone.0.deconv`` / ``conv_layer3`` the top-down fusion,
 ``backbone.1`` the position tables, ``transformer`` the encoder and decoder)
@@ -10,11 +15,17 @@ database codes live outside the model and are not converted: evaluate the
 converted weights with ``tools/test.py --database encoded``, or train on.
 """
 import argparse
+import io
 import re
 from collections import OrderedDict
-from typing import Dict
+from typing import Mapping, Union
 
 import torch
+from torch import nn
+
+from mmqueryopt.engine.checkpoint_io import (CheckpointFileError,
+                                             atomic_write,
+                                             load_checkpoint_file)
 
 # (pattern on the authors' key, replacement); the first match wins.
 KEY_RULES = [
@@ -50,39 +61,72 @@ def convert_key(key: str) -> str:
 
 
 def convert_state_dict(
-        state_dict: Dict[str, torch.Tensor]) -> 'OrderedDict[str, torch.Tensor]':
+    state_dict: Union[Mapping[str, torch.Tensor], nn.Module]
+) -> 'OrderedDict[str, torch.Tensor]':
     """Rename every key of the authors' state dict (values untouched).
 
     Args:
-        state_dict (dict): The authors' state dict, optionally wrapped as
-            ``{'model': ...}`` or ``{'state_dict': ...}``, keys optionally
-            prefixed by ``module.`` (DataParallel).
+        state_dict (dict or nn.Module): The authors' state dict, optionally
+            wrapped as ``{'model': ...}`` or ``{'state_dict': ...}``, keys
+            optionally prefixed by ``module.`` (DataParallel); or their
+            whole model (a whole-model pickle), or a dict wrapping it.
 
     Returns:
         OrderedDict: The state dict of :class:`HashRetriever`, database
         buffers excluded.
+
+    Raises:
+        TypeError: ``state_dict`` holds no state dict.
+        KeyError: A key that no rule maps.
     """
     for wrapper in ('model', 'state_dict'):
-        if isinstance(state_dict.get(wrapper), dict):
+        if isinstance(state_dict, Mapping) and isinstance(
+                state_dict.get(wrapper), (Mapping, nn.Module)):
             state_dict = state_dict[wrapper]
+    if isinstance(state_dict, nn.Module):
+        state_dict = state_dict.state_dict()
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f'it holds a {type(state_dict).__name__}, not a '
+                        f'state dict')
     converted = OrderedDict()
     for key, value in state_dict.items():
         converted[convert_key(key.removeprefix('module.'))] = value
     return converted
 
 
-def main():
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('src', help="the authors' checkpoint")
     parser.add_argument('dst', help='where to write the converted one')
-    args = parser.parse_args()
-    # The authors' files may hold pickled argparse namespaces, so allow the
-    # full unpickler only for a file the user chose to convert.
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=False)
-    state_dict = convert_state_dict(checkpoint)
+    parser.add_argument(
+        '--unsafe-pickle',
+        action='store_true',
+        help="read SRC with Python's full unpickler (torch.load "
+        'weights_only=False). RISK: a crafted file runs any code it names, '
+        'with your rights, while it loads. Only for a file from a source you '
+        'trust, and only if the safe default refuses it (a whole-model '
+        'pickle; it also needs the authors\' code importable)')
+    args = parser.parse_args(argv)
+    try:
+        # Their training script pickles its argparse options beside the
+        # weights; a Namespace restores as attributes only, runs no code.
+        checkpoint = load_checkpoint_file(
+            args.src, unsafe_pickle=args.unsafe_pickle,
+            extra_safe_globals=[argparse.Namespace])
+    except CheckpointFileError as err:
+        advice = ('. If the file comes from a source you trust, '
+                  '--unsafe-pickle reads it' if err.reason == 'unsafe_pickle'
+                  else '')
+        raise SystemExit(f'error: {err}{advice}') from None
+    try:
+        state_dict = convert_state_dict(checkpoint)
+    except (KeyError, TypeError) as err:
+        raise SystemExit(f'error: {args.src!r}: {err.args[0]}') from None
+    buffer = io.BytesIO()
     torch.save(
         dict(state_dict=state_dict, meta=dict(converted_from=args.src)),
-        args.dst)
+        buffer)
+    atomic_write(args.dst, buffer.getvalue())
     code_length = state_dict['head.query_embed.weight'].size(0)
     print(f'converted {len(state_dict)} tensors ({code_length}-bit) to '
           f'{args.dst}')

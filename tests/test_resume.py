@@ -231,3 +231,33 @@ def test_resume_with_the_same_schedule_warns_nothing(
     cfg.param_scheduler.end = 2  # what the first run's scheduler had
     _, _, log = resume(cfg, checkpoint)
     assert 'Resuming' not in log
+
+
+def test_resume_redoes_an_evaluation_the_kill_cut_short(digits_root,
+                                                        tmp_path):
+    """The checkpoint of round 2 is written before round 2's evaluation; a
+    run killed in between must evaluate round 2 when resumed."""
+    init_default_scope('mmqueryopt')
+
+    def cfg_with_evaluation(work_dir):
+        cfg = lr_schedule_cfg(digits_root, work_dir, 2)
+        cfg.train_cfg.val_interval = 2
+        return cfg
+
+    whole = Runner.from_cfg(cfg_with_evaluation(str(tmp_path / 'whole')))
+    whole.train()
+    expected = whole.message_hub.get_scalar('val/retrieval/mAP').current()
+
+    work_dir = str(tmp_path / 'killed')
+    killed = Runner.from_cfg(cfg_with_evaluation(work_dir))
+    killed.register_hook(KillAfterEpochHook(2))
+    with pytest.raises(Killed):
+        killed.train()
+    cfg = cfg_with_evaluation(work_dir)
+    cfg.resume = True
+    runner = Runner.from_cfg(cfg)
+    with LogCapture() as log:
+        runner.train()
+    assert 'Resumed at epoch 2, which validates: validating first' in log.text
+    assert runner.message_hub.get_scalar(
+        'val/retrieval/mAP').current() == expected

@@ -15,12 +15,14 @@ default_hooks = dict(
 
 # ADSH's rounds (one epoch = one round; B update after each), the database
 # handed to the metric, per-round reseeding so that a resumed run replays
-# the interrupted one, and the config's lr schedule kept on resume.
+# the interrupted one; on resume, the config's lr schedule and the
+# evaluation a kill may have cut short.
 custom_hooks = [
     dict(type='ADSHRoundHook'),
     dict(type='RetrievalDatabaseHook', source='learned'),
     dict(type='EpochSeedHook'),
     dict(type='ResumeScheduleHook'),
+    dict(type='ResumeEvaluationHook'),
 ]
 
 # Training log lines name the round and the pass within it.

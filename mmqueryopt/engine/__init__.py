@@ -2,6 +2,7 @@ from .adsh_round_hook import ADSHRoundHook, get_round_sampler
 from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .checkpoint_io import CheckpointFileError, load_checkpoint_file
 from .epoch_seed_hook import EpochSeedHook, epoch_worker_init_fn
+from .resume_evaluation_hook import ResumeEvaluationHook
 from .resume_schedule_hook import ResumeScheduleHook
 from .retrieval_database_hook import RetrievalDatabaseHook
 from .round_log_processor import RoundLogProcessor
@@ -11,7 +12,7 @@ from .utils import unwrap_model
 
 __all__ = [
     'ADSHRoundHook', 'AtomicCheckpointHook', 'CheckpointFileError',
-    'EpochSeedHook', 'ResumeScheduleHook',
+    'EpochSeedHook', 'ResumeEvaluationHook', 'ResumeScheduleHook',
     'RetrievalDatabaseHook', 'RoundBatchSampler', 'RoundLogProcessor',
     'RoundSampler', 'allow_mmengine_checkpoint_types', 'epoch_worker_init_fn',
     'get_round_sampler', 'load_checkpoint_file', 'unwrap_model'

@@ -33,7 +33,11 @@ train_dataloader = dict(
     batch_size=16,
     num_workers=4,
     persistent_workers=True,
+    # One epoch = one ADSH round (the schedule sets num_samples and
+    # epochs_per_round), batched pass by pass; workers seeded per round.
     sampler=dict(type='RoundSampler'),
+    batch_sampler=dict(type='RoundBatchSampler'),
+    worker_init_fn=dict(type='mmqueryopt.epoch_worker_init_fn'),
     dataset=dict(
         split='train',
         pipeline=train_pipeline),

@@ -46,7 +46,8 @@ class FaultHook(Hook):
         self.events = []
         self._counts = {}
 
-    def before_train(self, runner) -> None:
+    def before_run(self, runner) -> None:
+        # Before the resume, whose hooks may already evaluate.
         model = unwrap_model(runner.model)
         model.update_database_codes = self._wrap(
             'b_update', model.update_database_codes, runner)

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 from typing import Dict, List
 
 from mmengine.hooks import Hook
+from mmengine.optim import _ParamScheduler
 
 from mmqueryopt.registry import HOOKS
 
@@ -69,12 +70,20 @@ class ResumeScheduleHook(Hook):
 
 
 def _scheduler_lists(runner) -> Dict[str, list]:
+    """Built schedulers by optimizer name ('' for one optimizer); none
+    outside training, where they stay configs."""
     schedulers = runner.param_schedulers
-    if not schedulers:
+    if isinstance(schedulers, list):
+        lists = {'': schedulers}
+    elif isinstance(schedulers, dict) and all(
+            isinstance(group, list) for group in schedulers.values()):
+        lists = dict(schedulers)
+    else:  # None, or a scheduler's config
         return {}
-    if isinstance(schedulers, dict):
-        return dict(schedulers)
-    return {'': list(schedulers)}
+    if not all(isinstance(s, _ParamScheduler)
+               for group in lists.values() for s in group):
+        return {}
+    return lists
 
 
 def _label(name: str) -> str:

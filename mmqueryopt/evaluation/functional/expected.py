@@ -25,6 +25,13 @@ retrieved, which is then random. Conditioning on that number ``x``
 ``x`` relevant items are uniform over the ``m`` retrieved slots, so the same
 ``S`` applies with ``(n, r) -> (m, x)``; the exact expectation is the
 pmf-weighted sum over ``x`` of ``(S_before + S(m, x)) / (R + x)``.
+
+A query's value does not depend on the other queries of its chunk, to the
+last bit on a CPU: everything is elementwise +, -, *, / (no ``exp`` or
+``lgamma``, whose vectorised and scalar kernels round differently), lookups
+in tables built once for the whole database, and sums over a row taken left
+to right (:func:`row_sums`), so the zeros a chunk pads its tables with change
+nothing.
 """
 from typing import Dict, NamedTuple, Sequence
 
@@ -71,31 +78,59 @@ def expected_precision_sum(size: torch.Tensor, relevant: torch.Tensor,
     return torch.where(size > 0, r / n.clamp(min=1) * per_item, 0.)
 
 
-def _log_binomial(n: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    return (torch.lgamma(n + 1) - torch.lgamma(k + 1) -
-            torch.lgamma(n - k + 1))
+def row_sums(values: torch.Tensor) -> torch.Tensor:
+    """``(q,)`` sums of the rows of a ``(q, w)`` tensor, left to right.
 
-
-def hypergeometric_pmf(draws: torch.Tensor, population: torch.Tensor,
-                       successes: torch.Tensor,
-                       sample: torch.Tensor) -> torch.Tensor:
-    """P(``draws`` successes when ``sample`` of ``population`` items are drawn
-    without replacement, ``successes`` of them being successes); broadcasts.
+    Chunking must not move a single bit of a query's value, but the width of
+    a chunk's table (its padding with zeros) and its row count depend on the
+    chunk. ``Tensor.sum`` vectorises in an order that changes with the row
+    length and with the CPU's kernel set; torch's CPU ``cumsum`` is a plain
+    running sum per row, in which trailing zeros change nothing.
     """
-    failures = population - successes
-    possible = ((draws >= 0) & (draws <= successes) & (draws <= sample) &
-                (sample - draws <= failures))
-    # Clamped arguments keep lgamma finite where the pmf is 0 anyway; float64
-    # throughout, as lgamma of an integer tensor would return float32.
-    draws, population, successes, failures, sample = (
-        t.double() for t in (draws, population, successes, failures, sample))
-    successes_drawn = draws.clamp(min=0).minimum(successes)
-    failures_drawn = (sample - draws).clamp(min=0).minimum(failures)
-    log_pmf = (
-        _log_binomial(successes, successes_drawn) +
-        _log_binomial(failures, failures_drawn) -
-        _log_binomial(population, sample))
-    return torch.where(possible, log_pmf.exp(), 0.)
+    return values.cumsum(1)[:, -1]
+
+
+def hypergeometric_pmf(population: torch.Tensor, successes: torch.Tensor,
+                       sample: torch.Tensor, num_draws: int) -> torch.Tensor:
+    """P(``x`` successes) for ``x = 0..num_draws - 1``, drawing ``sample`` of
+    ``population`` items without replacement, ``successes`` of them being
+    successes.
+
+    Built from the mode outwards with the ratios
+    ``p(x + 1) / p(x) = (s - x)(m - x) / ((x + 1)(n - s - m + x + 1))`` (each
+    a quotient of exact integers), running products and a running sum, then
+    normalised. Only +, *, / and running scans: no transcendental function,
+    whose vectorised and scalar CPU kernels may round the same argument
+    differently depending on where it sits in a tensor. Partial products
+    stay at most 1 (the pmf is unimodal), so nothing overflows; far tails
+    underflow to 0.
+
+    Args:
+        population (torch.Tensor): ``(q,)`` int64 ``n``.
+        successes (torch.Tensor): ``(q,)`` int64 ``s <= n``.
+        sample (torch.Tensor): ``(q,)`` int64 ``m <= n``.
+        num_draws (int): Columns; at least ``max(min(s, m)) + 1``.
+
+    Returns:
+        torch.Tensor: ``(q, num_draws)`` float64 pmf, 0 outside the support.
+    """
+    n, s, m = (t[:, None] for t in (population, successes, sample))
+    x = torch.arange(num_draws, device=population.device)
+    lowest = (m - (n - s)).clamp(min=0)
+    highest = torch.minimum(s, m)
+    mode = (m + 1) * (s + 1) // (n + 2)
+    rise = ((s - x) * (m - x)).double()
+    fall = ((x + 1) * (n - s - m + x + 1)).double()
+    # Outside their masks the quotients may be 0/0 or x/0; where drops them.
+    above = torch.where((x >= mode) & (x < highest), rise / fall, 1.)
+    below = torch.where((x >= lowest) & (x < mode), fall / rise, 1.)
+    # p(x) / p(mode): products of the ratios between x and the mode.
+    from_mode = torch.cat([above.new_ones(len(above), 1),
+                           above.cumprod(1)[:, :-1]], 1)
+    to_mode = below.flip(1).cumprod(1).flip(1)
+    weight = torch.where((x >= lowest) & (x <= highest), from_mode * to_mode,
+                         0.)
+    return weight / row_sums(weight)[:, None]
 
 
 def expected_at_cutoffs(
@@ -129,7 +164,7 @@ def expected_at_cutoffs(
 def _at_cutoff(items, relevant, before, bucket_sum, cutoff,
                harmonic) -> CutoffExpectation:
     inside = before + items <= cutoff
-    full_sum = torch.where(inside, bucket_sum, 0.).sum(1)
+    full_sum = row_sums(torch.where(inside, bucket_sum, 0.))
     full_relevant = (relevant * inside).sum(1)
 
     straddles = (before < cutoff) & ~inside  # at most one bucket per query
@@ -138,15 +173,14 @@ def _at_cutoff(items, relevant, before, bucket_sum, cutoff,
     taken = torch.where(straddles.any(1), cutoff - before_it, 0)
     max_draws = int(torch.minimum(relevant_in, taken).max())
     draws = torch.arange(max_draws + 1, device=items.device)
-    pmf = hypergeometric_pmf(draws, size[:, None], relevant_in[:, None],
-                             taken[:, None])
+    pmf = hypergeometric_pmf(size, relevant_in, taken, max_draws + 1)
     partial_sum = expected_precision_sum(taken[:, None], draws,
                                          before_it[:, None],
                                          full_relevant[:, None], harmonic)
     hits = full_relevant[:, None] + draws
     # With no hit both sums are 0, so clamping the divisor gives AP 0.
-    average_precision = (pmf * (full_sum[:, None] + partial_sum) /
-                         hits.clamp(min=1)).sum(1)
+    average_precision = row_sums(pmf * (full_sum[:, None] + partial_sum) /
+                                 hits.clamp(min=1))
     relevant_retrieved = (
         full_relevant + taken * relevant_in / size.clamp(min=1).double())
     no_relevant = torch.where(full_relevant == 0, pmf[:, 0], 0.)

@@ -84,7 +84,15 @@ def _check_options(map_topk, precision_k, recall_k, radius, tie_break):
 
 
 def _index_at_cutoff(buckets: Buckets, cutoff: int):
-    """Per-query AP@k, relevant retrieved and no-hit flag, index tie order."""
+    """Per-query AP@k, relevant retrieved and no-hit flag, index tie order.
+
+    ``index_add`` runs through a query's hits in rank order (a plain loop on
+    a CPU), so its sums do not depend on the chunk.
+
+    Returns:
+        tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ``(q,)`` float64
+        each.
+    """
     num_queries = buckets.items.shape[0]
     retrieved = (buckets.hit_rank <= cutoff).double()
     zeros = retrieved.new_zeros(num_queries)
@@ -113,6 +121,13 @@ def evaluate_retrieval(query_codes: ArrayLike,
     of a chunk to the whole database, and every metric is read off the
     per-distance counts of that chunk (see :mod:`.buckets`), on the device the
     codes are on. Memory is bounded by the chunk.
+
+    On a CPU the results are bit-identical whatever ``chunk_size`` (and the
+    pass size): each query's values come from elementwise arithmetic,
+    lookups in whole-database tables and sums taken left to right, none of
+    which sees the other queries of its chunk, and the means over queries
+    are taken once, at the end. On CUDA the index-order sums are atomic adds
+    (``index_add``), so their last bits may vary from run to run.
 
     Result keys (``<k>``, ``<r>`` are the requested values; ``_expected`` is
     appended for ``tie_break='expected'``, nothing for ``'index'``):
@@ -156,7 +171,7 @@ def evaluate_retrieval(query_codes: ArrayLike,
         authors_protocol (bool): Add the authors'-routine mAP for each
             ``map_topk``. Defaults to False.
         chunk_size (int, optional): Queries per chunk. Defaults to None
-            (about 2**21 pairs per chunk on CPU, 2**25 on CUDA).
+            (about 2**23 pairs per chunk on CPU, 2**25 on CUDA).
         nbits (int, optional): Code length of packed uint8 codes. Defaults to
             None (codes are not packed).
 

@@ -99,29 +99,6 @@ def brute_force_radius(query_bits, database_bits, relevant):
     return np.array(precision), np.array(recall)
 
 
-def their_calc_top_map(qB, rB, queryL, retrievalL, topk):
-    """The authors' CalcTopMap, kept literal (one-hot labels, +-1 codes)."""
-    num_query = queryL.shape[0]
-    topkmap = 0
-    for iter in range(num_query):
-        gnd = (np.dot(queryL[iter, :], retrievalL.transpose())
-               > 0).astype(np.float32)
-        q = rB.shape[1]
-        hamm = 0.5 * (q - np.dot(qB[iter, :], rB.transpose()))
-        ind = np.argsort(hamm)
-        gnd = gnd[ind]
-        tgnd = gnd[0:topk]
-        tsum = np.sum(tgnd).astype(int)
-        if tsum == 0:
-            continue
-        count = np.linspace(1, tsum, tsum)
-        tindex = np.asarray(np.where(tgnd == 1)) + 1.0
-        topkmap_ = np.mean(count / (tindex))
-        topkmap = topkmap + topkmap_
-    topkmap = topkmap / num_query
-    return topkmap
-
-
 # ------------------------------------------------------------------ fixtures
 
 
@@ -479,40 +456,6 @@ def test_single_metric_functions_match_one_pass():
     precision, recall = precision_recall_curve(*case)
     np.testing.assert_array_equal(precision, results['PR_precision'])
     np.testing.assert_array_equal(recall, results['PR_recall'])
-
-
-@pytest.mark.parametrize('seed', [0, 1])
-def test_authors_protocol_matches_their_loop(seed):
-    rng = np.random.default_rng(seed)
-    query = rng.choice([-1., 1.], (40, 8)).astype(np.float32)
-    database = rng.choice([-1., 1.], (300, 8)).astype(np.float32)
-    query_labels = rng.integers(0, 4, 40)
-    database_labels = rng.integers(0, 4, 300)
-    one_hot = np.eye(4, dtype=np.float32)
-    results = evaluate_retrieval(
-        query,
-        database,
-        query_labels,
-        database_labels,
-        map_topk=(None, 100),
-        authors_protocol=True)
-    theirs_all = their_calc_top_map(query, database, one_hot[query_labels],
-                                    one_hot[database_labels], -1)
-    theirs_100 = their_calc_top_map(query, database, one_hot[query_labels],
-                                    one_hot[database_labels], 100)
-    assert results['mAP_authors'] == pytest.approx(theirs_all, rel=1e-12)
-    assert results['mAP@100_authors'] == pytest.approx(theirs_100, rel=1e-12)
-
-
-def test_authors_protocol_drops_the_last_item():
-    # No ties and the only relevant item ranked last: their topk=-1 loses it.
-    query = np.array([[1, 1, 1]])
-    database = np.array([[1, 1, 1], [1, 1, -1], [1, -1, -1], [-1, -1, -1]])
-    labels = (np.array([0]), np.array([1, 1, 1, 0]))
-    results = evaluate_retrieval(
-        query, database, *labels, authors_protocol=True)
-    assert results['mAP'] == pytest.approx(1 / 4)
-    assert results['mAP_authors'] == 0.0
 
 
 def test_torch_codes_are_evaluated_on_their_device():

@@ -4,6 +4,7 @@ import torch
 from mmpretrain.structures import DataSample
 
 from mmqueryopt.evaluation import HammingMAP, mean_average_precision
+from test_evaluation_authors import their_calc_top_map
 
 
 def brute_force_map(query, database, query_labels, database_labels):
@@ -50,6 +51,11 @@ def test_metric_matches_brute_force_and_dumps(tmp_path):
     assert results['retrieval/mAP'] == pytest.approx(
         mean_average_precision(query, database, query_labels,
                                database_labels))
+    one_hot = np.eye(5)
+    assert results['retrieval/mAP_authors'] == pytest.approx(
+        their_calc_top_map(query, database, one_hot[query_labels],
+                           one_hot[database_labels], -1),
+        abs=1e-12)
     assert {
         'retrieval/mAP@10', 'retrieval/P@5', 'retrieval/P@r1',
         'retrieval/mAP_expected', 'retrieval/mAP_authors'

@@ -31,9 +31,10 @@ class HammingMAP(BaseMetric):
         tie_break (Sequence[str]): ``'index'`` and/or ``'expected'`` (keys
             ending in ``_expected``: the exact mean over random orders within
             ties). Defaults to ``('index',)``.
-        authors_protocol (bool): Also report ``mAP_authors``, the authors'
-            routine (numpy argsort ties, last ranked item dropped), for
-            comparison with published tables. Defaults to False.
+        authors_protocol (bool): Also report ``mAP_authors`` (and
+            ``mAP@<k>_authors``), the authors' routine: ties in database-index
+            order as their stable GPU sort leaves them, last ranked item
+            dropped. For comparison with published tables. Defaults to False.
         dump_file (str, optional): Write query and database codes and labels
             and the precision-recall curve over all radii to this ``.npz``
             after each evaluation. Defaults to None.

@@ -21,7 +21,7 @@ from typing import Dict, Iterator, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .authors import authors_average_precision
+from .authors import authors_cutoff
 from .buckets import BucketCounter, Buckets, index_stride
 from .codes import ArrayLike, prepare_codes
 from .expected import expected_at_cutoffs, harmonic_numbers
@@ -140,9 +140,10 @@ def evaluate_retrieval(query_codes: ArrayLike,
     - ``'PR_precision'``, ``'PR_recall'`` (``pr_curve=True``): ``(nbits + 1,)``
       float64 numpy arrays, the same for every radius ``0..nbits``.
     - ``'mAP_authors'`` / ``'mAP@<k>_authors'`` (``authors_protocol=True``):
-      the authors' routine, for comparison only: ``topk=None`` drops the last
-      ranked database item and ties are in numpy's argsort order (see
-      :mod:`.authors`). It costs a sort per query.
+      the authors' routine, for comparison only: ties in database-index order
+      (their GPU sort is stable) and, for ``topk=None``, the last ranked
+      database item dropped, i.e. ``'mAP'`` over the first ``D - 1`` ranks;
+      ``'mAP@<k>_authors'`` equals ``'mAP@<k>'`` (see :mod:`.authors`).
     - ``'num_queries_without_relevant'`` (int): queries with no relevant item
       in the database; they count as AP 0 and recall 0.
       ``'num_queries_without_relevant@<k>'`` (int; float expected count for
@@ -187,8 +188,8 @@ def evaluate_retrieval(query_codes: ArrayLike,
     map_topk, precision_k, recall_k, radius, tie_break = _check_options(
         map_topk, precision_k, recall_k, radius, tie_break)
     relevance = Relevance(labels)
-    index_ranks = 'index' in tie_break and bool(map_topk + precision_k +
-                                                recall_k)
+    index_ranks = (authors_protocol and bool(map_topk)) or (
+        'index' in tie_break and bool(map_topk + precision_k + recall_k))
     counter = BucketCounter(
         database_signs, _CUDA_CHUNK_PAIRS
         if database_signs.is_cuda else _CPU_PASS_PAIRS)
@@ -217,12 +218,10 @@ def evaluate_retrieval(query_codes: ArrayLike,
                                 recall_k, harmonic, add)
         _add_radius_metrics(buckets, radius, pr_curve, add)
         if authors_protocol:
-            chunk_ap = authors_average_precision(query_signs[queries],
-                                                 database_signs,
-                                                 relevance.dense(queries),
-                                                 map_topk)
-            for topk, ap in chunk_ap.items():
-                add(result_key('mAP', topk, 'authors'), torch.from_numpy(ap))
+            for topk in map_topk:
+                add(result_key('mAP', topk, 'authors'),
+                    _index_at_cutoff(buckets,
+                                     authors_cutoff(topk, num_items))[0])
     return _finalise(per_query)
 
 

@@ -24,7 +24,8 @@ def mean_average_precision(query_codes: ArrayLike,
 
     Arguments as in :func:`evaluate_retrieval`. With ``authors_protocol``
     it returns the authors' routine's number instead (``tie_break`` is then
-    ignored: their ties are in numpy's argsort order).
+    ignored: their ties are in database-index order, and ``topk=None``
+    drops the last ranked item).
 
     Returns:
         float: The mean over queries of AP or AP@k.

@@ -29,10 +29,13 @@ SCHEDULES = dict(
     nabirds=(50, 30, 4000, 30, 40),
     vegfru=(50, 30, 4000, 30, 40),
 )
+# The ResNet-50 configs, queryopt_<dataset>_<bits>bit.py (configs that name
+# another backbone or the digits are tested elsewhere).
 CONFIGS = sorted(
     osp.basename(p)
     for p in glob.glob(osp.join(REPO, 'configs/queryopt_*bit.py'))
-    if 'digits' not in p)
+    if osp.basename(p).split('_')[1] in SCHEDULES
+    and len(osp.basename(p).split('_')) == 3)
 
 
 def evaluated_rounds(cfg) -> list:

@@ -1,6 +1,5 @@
 """MMEngine metric: Hamming-ranking retrieval of queries against a database."""
-import os
-import os.path as osp
+import io
 from typing import Optional, Sequence, Union
 
 import numpy as np
@@ -99,15 +98,16 @@ class HammingMAP(BaseMetric):
 
     def _dump(self, query_codes, query_labels, pr_precision,
               pr_recall) -> None:
-        os.makedirs(osp.dirname(osp.abspath(self.dump_file)), exist_ok=True)
-        # Written aside then renamed: a reader never sees half a file.
-        partial = self.dump_file + '.partial.npz'
+        # Imported here: mmqueryopt.engine imports this module.
+        from mmqueryopt.engine.checkpoint_io import atomic_write
+        buffer = io.BytesIO()
         np.savez(
-            partial,
+            buffer,
             query_codes=query_codes.numpy().astype(np.int8),
             query_labels=query_labels.numpy(),
             database_codes=self.database_codes.numpy().astype(np.int8),
             database_labels=self.database_labels.numpy(),
             pr_precision=pr_precision,
             pr_recall=pr_recall)
-        os.replace(partial, self.dump_file)
+        # A kill mid-write leaves the previous file, never half of one.
+        atomic_write(self.dump_file, buffer.getvalue())

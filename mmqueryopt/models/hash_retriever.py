@@ -33,10 +33,11 @@ class HashRetriever(BaseModel):
             ``relaxed_dims``.
         loss (dict): Loss with a ``solve_database_codes`` step. Defaults to
             ``ADSHLoss``.
-        frozen_modules (Sequence[str]): Submodules whose parameters get no
-            gradient, e.g. ``('backbone.conv1', 'backbone.bn1',
-            'backbone.layer1')``. Unlike a backbone's ``frozen_stages`` this
-            leaves their BatchNorm in train mode, as the authors do.
+        frozen_modules (Sequence[str]): Submodules or parameters that get
+            no gradient, e.g. ``('backbone.conv1', 'backbone.bn1',
+            'backbone.layer1')`` or a ViT's ``'backbone.cls_token'``. Unlike
+            a backbone's ``frozen_stages`` this leaves their BatchNorm in
+            train mode, as the authors do.
         data_preprocessor (dict, optional): Defaults to MMPretrain's
             ``ClsDataPreprocessor``.
         init_cfg (dict, optional): MMEngine init config.
@@ -59,7 +60,7 @@ class HashRetriever(BaseModel):
         self.head = MODELS.build(head)
         self.loss_module = MODELS.build(loss)
         for name in frozen_modules:
-            self.get_submodule(name).requires_grad_(False)
+            _frozen_target(self, name).requires_grad_(False)
         width = self.head.relaxed_dims
         self.register_buffer('database_codes', torch.zeros(0, width))
         self.register_buffer('sampled_codes', torch.zeros(0, width))
@@ -265,21 +266,51 @@ def _sample_indices(data_samples: Sequence[DataSample], device,
     return indices
 
 
+def _frozen_target(model: BaseModel, name: str):
+    """The submodule or parameter ``name`` of ``frozen_modules``."""
+    try:
+        return model.get_submodule(name)
+    except AttributeError:
+        pass
+    try:
+        return model.get_parameter(name)
+    except AttributeError:
+        raise ValueError(
+            f'model.frozen_modules names {name!r}, which is neither a '
+            f'submodule nor a parameter of the model') from None
+
+
 def _pretrained_advice(model: BaseModel, err: Exception) -> str:
-    sources = [
-        f'{name}: {cfg["checkpoint"]}'
+    checkpoints = [
+        (name, cfg['checkpoint'])
         for name, module in model.named_modules()
         for cfg in _as_list(getattr(module, 'init_cfg', None))
         if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'
     ]
+    sources = [f'{name}: {ckpt}' for name, ckpt in checkpoints]
+    # Both URLs and torchvision:// names are fetched through torch.hub,
+    # which looks for the URL's file name in <hub dir>/checkpoints first.
+    files = [f for f in (_hub_file_name(c) for _, c in checkpoints) if f]
     hub_dir = torch.hub.get_dir()
     return (f'could not load pretrained weights ({err}). Sources: '
             f'{"; ".join(sources) or "none found"}. With no network, put the '
-            f'file in {hub_dir}/checkpoints/ (torchvision:// names, e.g. '
-            f'resnet50-0676ba61.pth), or point the config at a local copy: '
+            f'file ({", ".join(files) or "the checkpoint"}) in '
+            f'{hub_dir}/checkpoints/, or point the config at a local copy: '
             f"--cfg-options model.backbone.init_cfg.checkpoint=/path/to/"
-            f"resnet50.pth, or drop pretraining with "
+            f"file.pth, or drop pretraining with "
             f"model.backbone.init_cfg=None")
+
+
+def _hub_file_name(checkpoint: str) -> Optional[str]:
+    """The file torch.hub caches a URL or torchvision:// name as; None for
+    a local path."""
+    if checkpoint.startswith('torchvision://'):
+        from mmengine.runner.checkpoint import get_torchvision_models
+        checkpoint = get_torchvision_models().get(
+            checkpoint[len('torchvision://'):], '')
+    if checkpoint.startswith(('http://', 'https://')):
+        return checkpoint.split('?')[0].rsplit('/', 1)[-1]
+    return None
 
 
 def _as_list(value) -> list:

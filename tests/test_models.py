@@ -101,6 +101,32 @@ def test_neck_position_embedding_offsets_second_level():
                                torch.cat([col[8], row[7]]))
 
 
+def test_neck_init_is_the_authors():
+    """Kaiming (fan_out) conv weights with PyTorch's default biases, BN at
+    (1, 0): the facts file's init of the fusion path."""
+    torch.manual_seed(0)
+    neck = SubtleFeatureNeck(in_channels=(64, 128), embed_dims=32,
+                             top_down_channels=64, num_heads=2, ffn_dims=32)
+    neck.init_weights()
+    convs = [m for m in [neck.lateral, *neck.top_down]
+             if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    assert len(convs) == 4
+    for conv in convs:
+        fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(
+            conv.weight)
+        # Default bias: uniform within 1 / sqrt(fan_in), so not all zero.
+        bound = 1 / fan_in**0.5
+        assert conv.bias.abs().max() <= bound
+        assert conv.bias.abs().max() > bound / 2
+        # Kaiming normal, fan_out, relu gain: std sqrt(2 / fan_out).
+        assert conv.weight.std().item() == pytest.approx(
+            (2 / fan_out)**0.5, rel=0.15)
+    for bn in neck.top_down:
+        if isinstance(bn, torch.nn.BatchNorm2d):
+            assert torch.equal(bn.weight, torch.ones_like(bn.weight))
+            assert torch.equal(bn.bias, torch.zeros_like(bn.bias))
+
+
 def test_adsh_loss_on_hand_built_example():
     # n = 2 batch images, m = 3 database images, L = 2 relaxed bits.
     relaxed = torch.tensor([[0.5, -1.0], [1.0, 0.0]], dtype=torch.float64)

@@ -104,16 +104,17 @@ class SubtleFeatureNeck(BaseModule):
         ])
 
     def init_weights(self) -> None:
-        """Authors' init: Kaiming (fan_out) convs in the fusion path, uniform
-        position tables, Xavier for every matrix of the encoder."""
+        """Authors' init: Kaiming (fan_out) weights of the fusion path's convs
+        (their biases keep PyTorch's default), uniform position tables,
+        Xavier for every matrix of the encoder."""
         super().init_weights()
         if self.init_cfg is not None:
             return
         for module in [self.lateral, *self.top_down]:
             if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+                # Biases keep PyTorch's default init, as the authors'.
                 nn.init.kaiming_normal_(
                     module.weight, mode='fan_out', nonlinearity='relu')
-                nn.init.zeros_(module.bias)
             elif isinstance(module, nn.BatchNorm2d):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)

@@ -1,5 +1,6 @@
 import os.path as osp
 import sys
+import uuid
 
 import pytest
 from mmengine.config import Config
@@ -42,4 +43,7 @@ def tiny_digits_cfg(data_root: str, work_dir: str, rounds: int = 2,
     cfg.default_hooks.checkpoint.update(interval=10**6, save_best=None)
     cfg.default_hooks.logger.interval = 1000
     cfg.randomness = dict(seed=0, deterministic=True)
+    # MMEngine names a runner's logger, message hub and visualizer by config
+    # name and second: two runners built in one second would share them.
+    cfg.experiment_name = f'tiny_{uuid.uuid4().hex[:8]}'
     return cfg

@@ -40,6 +40,12 @@ def tiny_config(digits_root, tmp_path_factory):
     return path
 
 
+def own_name(tmp_path) -> list:
+    """Options giving a run its own experiment name: these runs fail fast,
+    and two started in one second would share MMEngine's named instances."""
+    return ['--cfg-options', f'experiment_name={tmp_path.name}']
+
+
 def assert_clear_exit(info, path, words, folder):
     message = str(info.value.code)
     assert message.startswith('error: checkpoint ')
@@ -51,7 +57,8 @@ def assert_clear_exit(info, path, words, folder):
 def test_test_tool_names_a_bad_checkpoint(tiny_config, tmp_path, kind):
     path = bad_file(kind, tmp_path)
     with pytest.raises(SystemExit) as info:
-        test_tool.main([tiny_config, path, '--work-dir', str(tmp_path)])
+        test_tool.main([tiny_config, path, '--work-dir', str(tmp_path),
+                        *own_name(tmp_path)])
     assert_clear_exit(info, path, BAD_KINDS[kind], tmp_path)
 
 
@@ -60,7 +67,8 @@ def test_load_from_names_a_bad_checkpoint(tiny_config, tmp_path, kind):
     path = bad_file(kind, tmp_path)
     with pytest.raises(SystemExit) as info:
         train_tool.main([tiny_config, '--work-dir', str(tmp_path / 'work'),
-                         '--cfg-options', f'load_from={path}'])
+                         '--cfg-options', f'load_from={path}',
+                         f'experiment_name={tmp_path.name}'])
     assert_clear_exit(info, path, BAD_KINDS[kind], tmp_path)
     assert not glob.glob(str(tmp_path / 'work' / '*.pth'))  # never trained
 
@@ -75,7 +83,7 @@ def test_resume_path_names_a_bad_checkpoint(tiny_config, tmp_path, kind):
         path, words = bad_file(kind, tmp_path), BAD_KINDS[kind]
     with pytest.raises(SystemExit) as info:
         train_tool.main([tiny_config, '--work-dir', str(tmp_path / 'work'),
-                         '--resume', path])
+                         '--resume', path, *own_name(tmp_path)])
     assert_clear_exit(info, path, words, tmp_path)
 
 

@@ -42,8 +42,9 @@ class CodesFileError(ValueError):
 
     def __init__(self, path: str, key: Optional[str], detail: str):
         self.path, self.key, self.detail = path, key, detail
-        where = f'codes file {path!r}' + (''
-                                          if key is None else f', key {key!r}')
+        where = f'codes file {path!r}'
+        if key is not None:
+            where += f', key {key!r}'
         super().__init__(f'{where}: {detail}')
 
 
@@ -125,16 +126,13 @@ def load_codes(path: str) -> Codes:
                 except ValueError as error:
                     # np.load refuses object arrays: they would unpickle.
                     raise CodesFileError(path, key, str(error)) from None
-    except (zipfile.BadZipFile, EOFError, OSError) as error:
-        if isinstance(error, FileNotFoundError):
-            raise
-        raise CodesFileError(path, None,
-                             f'is not a readable npz archive ({error})')
-    except ValueError as error:
-        if isinstance(error, CodesFileError):
-            raise
-        # np.load's answer to a file that is neither npz nor npy.
-        raise CodesFileError(path, None, f'is not an npz archive ({error})')
+    except CodesFileError:
+        raise
+    except (zipfile.BadZipFile, EOFError, ValueError) as error:
+        # np.load's answers to a truncated archive or to a file that is
+        # neither npz nor npy.
+        raise CodesFileError(path, None, f'is not a readable npz archive '
+                             f'({error})') from None
     meta = _check(path, arrays)
     return Codes(arrays['codes'], int(arrays['nbits']), arrays['paths'],
                  arrays.get('labels'), meta)
@@ -148,8 +146,7 @@ def _check(path: str, arrays: dict) -> dict:
     nbits = arrays['nbits']
     if nbits.ndim != 0 or nbits.dtype.kind not in 'iu' or int(nbits) < 1:
         raise CodesFileError(
-            path, 'nbits', f'must be a positive integer '
-            f'scalar; got {nbits!r}')
+            path, 'nbits', f'must be a positive integer scalar; got {nbits!r}')
     nbits = int(nbits)
     packed = arrays['codes']
     num_bytes = -(-nbits // 8)
@@ -179,9 +176,8 @@ def _check(path: str, arrays: dict) -> dict:
         if not isinstance(meta, dict):
             raise ValueError(f'got {type(meta).__name__}')
     except ValueError as error:
-        raise CodesFileError(
-            path, 'meta', f'must be a JSON object in a 0-d '
-            f'unicode array ({error})') from None
+        detail = f'must be a JSON object in a 0-d unicode array ({error})'
+        raise CodesFileError(path, 'meta', detail) from None
     if meta.get('nbits') != nbits:
         raise CodesFileError(
             path, 'meta', f"meta['nbits'] is {meta.get('nbits')!r} but the "

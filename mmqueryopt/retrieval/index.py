@@ -214,18 +214,22 @@ class BinaryIndex:
                     paths,
                     labels,
                     source: str = 'codes') -> None:
-        num_new = packed.shape[0]
-        self.paths = self._extend(self.paths, paths, num_new, 'paths', source)
-        self.labels = self._extend(self.labels, labels, num_new, 'labels',
+        self.paths = self._extend(self.paths, paths, len(packed), 'paths',
+                                  source)
+        self.labels = self._extend(self.labels, labels, len(packed), 'labels',
                                    source)
-        # Zero-pad each row to whole words; padding bits are 0 on both
-        # sides of an XOR, so they never count.
-        padded = np.zeros((num_new, self._num_words * self._dtype.itemsize),
-                          np.uint8)
+        # np.concatenate writes a new C-contiguous (words, N) array.
+        self._words = np.concatenate(
+            [self._words, self._as_words(packed).T], axis=1)
+
+    def _as_words(self, packed: np.ndarray) -> np.ndarray:
+        """``(n, words)`` words of ``(n, ceil(nbits / 8))`` packed rows."""
+        # Zero-padded to whole words: padding bits are 0 on both sides of
+        # an XOR, so they never count.
+        padded = np.zeros(
+            (len(packed), self._num_words * self._dtype.itemsize), np.uint8)
         padded[:, :self._num_bytes] = packed
-        words = padded.view(self._dtype).T
-        self._words = np.ascontiguousarray(
-            np.concatenate([self._words, words], axis=1))
+        return padded.view(self._dtype)
 
     def _extend(self, current, new, num_new, name, source):
         """``current`` with ``new`` appended; both or neither must exist."""
@@ -257,11 +261,7 @@ class BinaryIndex:
             raise ValueError('the index is empty; add codes first')
         packed, query_nbits = pack_codes(query_codes, 'query_codes', nbits)
         self._check_nbits(query_nbits, 'query_codes')
-        padded = np.zeros(
-            (packed.shape[0], self._num_words * self._dtype.itemsize),
-            np.uint8)
-        padded[:, :self._num_bytes] = packed
-        return padded.view(self._dtype)
+        return self._as_words(packed)
 
     def _distance_passes(self, query_words: np.ndarray):
         """Yield each query's ``(N,)`` distances (one reused buffer)."""

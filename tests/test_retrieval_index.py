@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from mmqueryopt.retrieval import index as index_module
 from mmqueryopt.retrieval import (BinaryIndex, Codes, CodesFileError,
                                   check_same_model, load_codes, pack_codes,
                                   save_codes)
@@ -58,11 +59,16 @@ def test_heavy_ties_and_k_beyond_the_gallery():
     np.testing.assert_array_equal(indices, order)
 
 
-def test_codes_above_64_bits():
-    gallery, queries = random_bits(500, 130, 4), random_bits(5, 130, 5)
+@pytest.mark.parametrize('nbits', [48, 130])
+def test_blocks_and_codes_above_64_bits(monkeypatch, nbits):
+    # Blocks of 64 items: distances are computed in 8 blocks, the last short.
+    monkeypatch.setattr(index_module, '_BLOCK_ITEMS', 64)
+    gallery, queries = random_bits(500, nbits, 4), random_bits(5, nbits, 5)
     distances, order = brute_force(queries, gallery)
     indices, found = BinaryIndex.from_codes(gallery).search(queries, 40)
     np.testing.assert_array_equal(indices, order[:, :40])
+    np.testing.assert_array_equal(
+        found, np.take_along_axis(distances, order[:, :40], 1))
 
 
 @pytest.mark.parametrize('nbits', [12, 48])

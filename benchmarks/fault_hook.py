@@ -33,8 +33,9 @@ class FaultHook(Hook):
     when it starts and its index among that phase's occurrences in the epoch.
 
     Args:
-        record_file (str): JSON lines of ``[phase, epoch, index, seconds]``
-            written at the end of an unplanned run.
+        record_file (str): JSON lines of ``[phase, epoch, index, seconds,
+            file name (checkpoints only)]`` written at the end of an
+            unplanned run.
     """
 
     priority = 'LOWEST'
@@ -72,10 +73,15 @@ class FaultHook(Hook):
             key = (phase, runner.epoch)
             index = self._counts.get(key, 0)
             self._counts[key] = index + 1
+            # A checkpoint is named by its file: after a resume, a redone
+            # evaluation may add a best checkpoint and shift the count.
+            what = ''
+            if phase == 'checkpoint':
+                what = osp.basename(
+                    kwargs.get('filename', args[1] if len(args) > 1 else ''))
             fault = self.fault
-            if fault is not None and (fault['phase'], fault['epoch'],
-                                      fault['index']) == (phase, runner.epoch,
-                                                          index):
+            if fault is not None and _matches(fault, phase, runner.epoch,
+                                              index, what):
                 _note_kill(runner.work_dir, fault)
                 timer = threading.Timer(
                     fault['delay'],
@@ -85,10 +91,19 @@ class FaultHook(Hook):
             start = time.perf_counter()
             result = function(*args, **kwargs)
             self.events.append(
-                [phase, key[1], index, time.perf_counter() - start])
+                [phase, key[1], index, time.perf_counter() - start, what])
             return result
 
         return wrapped
+
+
+def _matches(fault: dict, phase: str, epoch: int, index: int,
+             what: str) -> bool:
+    if fault['phase'] != phase or fault['epoch'] != epoch:
+        return False
+    if phase == 'checkpoint':
+        return fault['what'] == osp.basename(what)
+    return fault['index'] == index
 
 
 def _note_kill(work_dir: str, fault: dict) -> None:

@@ -97,9 +97,11 @@ def plan_kills(events: list, kills: int, rng: random.Random) -> list:
             e for e in events if e not in chosen]
         chosen.append(rng.choice(pool))
     chosen.sort(key=lambda e: order[tuple(e[:3])])
-    return [dict(phase=p, epoch=epoch, index=index,
-                 delay=rng.uniform(0, seconds))
-            for p, epoch, index, seconds in chosen]
+    # Within 90% of the measured duration, so the kill lands in the phase
+    # even when the process would end right after it.
+    return [dict(phase=p, epoch=epoch, index=index, what=what,
+                 delay=rng.uniform(0, 0.9 * seconds))
+            for p, epoch, index, seconds, what in chosen]
 
 
 def main():
@@ -141,7 +143,7 @@ def main():
 
     # Each run's log tells where the previous kill's resume started.
     resume_logs = [row['resume_log_of_run'] for row in rows[1:]] + [log]
-    print(f'{"kill":>4}  {"phase":<10} {"round":>5} {"delay ms":>8}  '
+    print(f'{"kill":>4}  {"phase":<10} {"round":>9} {"delay ms":>8}  '
           f'{"killed":<6} {"resumed from":>12} {"rounds redone":>13}  '
           'resume reported')
     worst = 0
@@ -158,9 +160,16 @@ def main():
             notes.append('skipped a damaged checkpoint')
         if 'left by a run killed while saving' in resume_log:
             notes.append('removed a partial file')
-        where = (f'after {completed}' if fault['phase'] == 'evaluation'
-                 else f'{completed + 1}')
-        print(f'{number:>4}  {fault["phase"]:<10} {where:>5} '
+        # Batches and B updates belong to round epoch + 1; evaluations and
+        # best checkpoints follow round epoch; a round's checkpoint is
+        # epoch_<round>.pth.
+        if fault['phase'] in ('batch', 'b_update'):
+            where = f'{completed + 1}'
+        elif fault['what'].startswith('epoch_'):
+            where = 'end of ' + fault['what'][len('epoch_'):-len('.pth')]
+        else:
+            where = f'after {completed}'
+        print(f'{number:>4}  {fault["phase"]:<10} {where:>9} '
               f'{fault["delay"] * 1000:>8.1f}  '
               f'{"yes" if row["killed"] else "NO":<6} {resumed:>12} '
               f'{redone:>13}  {", ".join(notes) or "-"}')

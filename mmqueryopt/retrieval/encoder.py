@@ -1,0 +1,195 @@
+"""Encode images into binary codes with a trained model (CONFIG + CHECKPOINT).
+
+What ``tools/encode.py`` and ``tools/search.py`` share: building the model in
+eval mode from a config and a checkpoint read by the safe loader, the meta
+that identifies it in a codes file, the images of a folder, and the loop that
+turns a dataloader into packed codes, paths and labels.
+
+The heavy imports (torch, MMEngine, the model stack) happen inside the
+functions, as in :mod:`.codes_file`, so ``mmqueryopt.retrieval`` stays
+importable on its own and without import cycles through ``mmqueryopt.engine``.
+"""
+import os
+import os.path as osp
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .codes_file import Codes, file_sha256
+
+# What --images picks up (compared in lower case).
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
+
+
+def list_images(folder: str,
+                extensions: Sequence[str] = IMAGE_EXTENSIONS) -> List[str]:
+    """The image files under ``folder``, recursively, in sorted order.
+
+    Args:
+        folder (str): The folder.
+        extensions (Sequence[str]): Lower-case suffixes to keep.
+
+    Returns:
+        list[str]: Absolute paths, sorted so that two runs on one folder give
+        the same gallery order (and the same tie order in search).
+
+    Raises:
+        NotADirectoryError: ``folder`` is not a folder.
+        ValueError: It holds no image file; the message names it.
+    """
+    if not osp.isdir(folder):
+        raise NotADirectoryError(f'--images {folder!r} is not a folder')
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        found.extend(
+            osp.abspath(osp.join(root, name)) for name in files
+            if osp.splitext(name)[1].lower() in extensions)
+    if not found:
+        raise ValueError(
+            f'no image files ({", ".join(extensions)}) under {folder!r}')
+    return sorted(found)
+
+
+class ImageListDataset:
+    """A list of image files read with a config's test pipeline.
+
+    Args:
+        paths (Sequence[str]): The images.
+        pipeline (list[dict]): Transform configs, e.g. the config's
+            ``test_dataloader.dataset.pipeline``; built with the current
+            default scope's registry.
+    """
+
+    def __init__(self, paths: Sequence[str], pipeline: Sequence[dict]):
+        from mmengine.dataset import Compose
+        self.paths = list(paths)
+        self.pipeline = Compose(list(pipeline))
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.pipeline(dict(img_path=self.paths[index],
+                                  sample_idx=index))
+
+
+def build_encoder(cfg, checkpoint: str, device: str = 'cpu'):
+    """The config's model with the checkpoint's weights, in eval mode.
+
+    The checkpoint is read by
+    :func:`mmqueryopt.engine.checkpoint_io.load_checkpoint_file` (tensors
+    and plain data only) and loaded strictly: a checkpoint of another
+    configuration is an error here rather than a model that silently keeps
+    random weights.
+
+    Args:
+        cfg (mmengine.Config): The config (its ``model``, ``default_scope``).
+        checkpoint (str): The checkpoint file.
+        device (str): Where the model runs. Defaults to ``'cpu'``.
+
+    Returns:
+        torch.nn.Module: The model.
+
+    Raises:
+        FileNotFoundError / CheckpointFileError: The checkpoint is missing
+            or unreadable.
+        ValueError: Its weights do not fit the config's model.
+    """
+    from mmengine.registry import init_default_scope
+
+    from mmqueryopt.engine.checkpoint_io import load_checkpoint_file
+    from mmqueryopt.registry import MODELS
+
+    init_default_scope(cfg.get('default_scope', 'mmqueryopt'))
+    # Read the file before building: a bad checkpoint fails in a second.
+    state = load_checkpoint_file(checkpoint, map_location='cpu')
+    if isinstance(state, dict) and 'state_dict' in state:
+        state = state['state_dict']
+    if not isinstance(state, dict):
+        raise ValueError(f'checkpoint {checkpoint!r} holds no state dict')
+    # A model saved from inside a DDP wrapper has 'module.' prefixes.
+    state = {
+        (key[len('module.'):] if key.startswith('module.') else key): value
+        for key, value in state.items()
+    }
+    model = MODELS.build(cfg.model)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise ValueError(f'checkpoint {checkpoint!r} does not fit the '
+                         f"config's model: {error}") from None
+    return model.to(device).eval()
+
+
+def model_meta(model, checkpoint: str, config: Optional[str] = None) -> dict:
+    """The meta of codes encoded by ``model`` (see :func:`check_same_model`).
+
+    Args:
+        model: The encoder (a ``HashRetriever``).
+        checkpoint (str): Its checkpoint file, hashed for ``weights_sha256``.
+        config (str, optional): The config file, recorded by name.
+
+    Returns:
+        dict: ``method`` (model and head type names), ``nbits``,
+        ``weights_sha256`` and, when given, ``config``.
+    """
+    meta = dict(
+        method=f'{type(model).__name__}/{type(model.head).__name__}',
+        nbits=int(model.code_length),
+        weights_sha256=file_sha256(checkpoint))
+    if config is not None:
+        meta['config'] = osp.splitext(osp.basename(config))[0]
+    return meta
+
+
+def encode(model, dataloader, progress: bool = True) -> Tuple[np.ndarray,
+                                                             List[str],
+                                                             Optional[np.ndarray]]:
+    """Encode every image of a dataloader.
+
+    Args:
+        model: The encoder, in eval mode.
+        dataloader: Yields MMEngine batches (``inputs``, ``data_samples``
+            with ``img_path`` and, for labelled data, ``gt_label``).
+        progress (bool): Show MMEngine's progress bar. Defaults to True.
+
+    Returns:
+        tuple: ``(codes, paths, labels)``: ``(N, k)`` codes in {-1, +1}
+        (int8), the image paths, and ``(N,)`` class ids when every sample
+        has a single ``gt_label``, else None.
+    """
+    import torch
+    from mmengine.utils import ProgressBar
+
+    bar = ProgressBar(len(dataloader.dataset)) if progress else None
+    codes, paths, labels = [], [], []
+    with torch.no_grad():
+        for batch in dataloader:
+            samples = model.test_step(batch)
+            for sample in samples:
+                codes.append(sample.hash_code.cpu().numpy().astype(np.int8))
+                paths.append(osp.abspath(sample.img_path))
+                label = sample.get('gt_label')
+                # Only single-label class ids: what the grid's right/wrong
+                # borders and a class-id labels array can use.
+                labels.append(int(label[0]) if label is not None
+                              and label.numel() == 1 else None)
+            if bar is not None:
+                # Per batch: the bar prints a line per update when its
+                # output is not a terminal (logs, CI).
+                bar.update(len(samples))
+    if bar is not None:
+        print()  # ProgressBar leaves the cursor on its line
+    known = bool(labels) and all(label is not None for label in labels)
+    return (np.stack(codes), paths,
+            np.asarray(labels, dtype=np.int64) if known else None)
+
+
+def to_codes(codes: np.ndarray, paths: Sequence[str],
+             labels: Optional[np.ndarray], meta: dict) -> Codes:
+    """Pack ±1 codes into a :class:`Codes` for :func:`save_codes`."""
+    from .index import pack_codes
+    packed, nbits = pack_codes(codes, 'codes')
+    return Codes(packed, nbits, np.asarray(paths, dtype=str), labels,
+                 dict(meta))

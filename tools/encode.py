@@ -1,0 +1,136 @@
+"""Encode images into a codes file for search.
+
+``python tools/encode.py CONFIG CHECKPOINT --out codes.npz`` encodes the
+database (the config's training split read with the test transforms);
+``--split query`` the test split; ``--images DIR`` every image under a folder
+(recursively). The file holds packed codes, image paths, labels when the
+dataset has them, and the meta that ``tools/search.py`` checks against its
+model (method, code length, the checkpoint's sha256, the config's name).
+
+Runs on one device (``--device``, default CUDA when available); the
+distributed launcher is not supported.
+"""
+import argparse
+import sys
+from typing import List, Optional
+
+import torch
+from mmengine.config import Config, DictAction
+
+import mmqueryopt  # noqa: F401  (registers every module)
+from mmqueryopt.datasets import BrokenImageError
+from mmqueryopt.engine.cli import exit_on_checkpoint_error
+from mmqueryopt.retrieval import save_codes
+from mmqueryopt.retrieval.encoder import (IMAGE_EXTENSIONS, ImageListDataset,
+                                          build_encoder, encode, list_images,
+                                          model_meta, to_codes)
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Encode a dataset split or a folder of images into a '
+        'codes file (.npz) for tools/search.py')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument(
+        'checkpoint',
+        help='checkpoint file (loaded with weights_only=True: tensors and '
+        'plain data only)')
+    parser.add_argument('--out', required=True, help='codes file to write')
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        '--split',
+        choices=['database', 'query'],
+        default='database',
+        help="'database': the config's training split, read with the test "
+        "transforms; 'query': its test split (default: database)")
+    source.add_argument(
+        '--images',
+        metavar='DIR',
+        help=f'encode every image under DIR, recursively '
+        f'({", ".join(IMAGE_EXTENSIONS)})')
+    parser.add_argument(
+        '--batch-size', type=int, help="default: the test dataloader's")
+    parser.add_argument(
+        '--num-workers', type=int, help="default: the test dataloader's")
+    parser.add_argument(
+        '--device',
+        help="e.g. 'cpu' or 'cuda:0' (default: CUDA when available)")
+    parser.add_argument(
+        '--no-progress', action='store_true', help='no progress bar')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config keys, e.g. key=value a.b=1 list="[1,2]"')
+    return parser.parse_args(argv)
+
+
+def build_dataloader(cfg, args):
+    """The dataloader of ``--split`` or ``--images``, in a fixed order."""
+    from mmengine.dataset import pseudo_collate
+    from mmengine.runner import Runner
+    from torch.utils.data import DataLoader
+
+    loader = cfg.test_dataloader.copy()
+    batch_size = args.batch_size or loader.get('batch_size', 32)
+    num_workers = (args.num_workers if args.num_workers is not None else
+                   loader.get('num_workers', 0))
+    if args.images is not None:
+        dataset = ImageListDataset(
+            list_images(args.images), cfg.test_dataloader.dataset.pipeline)
+        return DataLoader(dataset, batch_size=batch_size, shuffle=False,
+                          num_workers=num_workers,
+                          collate_fn=pseudo_collate)
+    if args.split == 'database':
+        # As tools/test.py --database encoded: the training images, read
+        # like the queries (no random crops), so codes are reproducible.
+        loader.dataset = cfg.train_dataloader.dataset.copy()
+        loader.dataset.pipeline = cfg.test_dataloader.dataset.pipeline
+    loader.update(batch_size=batch_size, num_workers=num_workers,
+                  persistent_workers=num_workers > 0,
+                  sampler=dict(type='DefaultSampler', shuffle=False))
+    return Runner.build_dataloader(loader)
+
+
+def one_line(error: BaseException) -> str:
+    """The message of ``error`` without a dataloader worker's traceback.
+
+    An error in a worker process comes back as the same exception type
+    whose message is the worker's whole traceback; its last line holds the
+    original message (which names the image).
+    """
+    message = str(error).strip()
+    if 'Original Traceback' in message:
+        last = message.splitlines()[-1]
+        name, _, detail = last.partition(': ')
+        message = detail if detail and ' ' not in name else last
+    return message
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        with exit_on_checkpoint_error():
+            # The checkpoint first: a bad one fails before any data work.
+            model = build_encoder(cfg, args.checkpoint, device)
+        meta = model_meta(model, args.checkpoint, args.config)
+        dataloader = build_dataloader(cfg, args)
+        codes, paths, labels = encode(model, dataloader,
+                                      progress=not args.no_progress)
+    except (FileNotFoundError, NotADirectoryError, BrokenImageError,
+            ValueError) as error:
+        # One line naming the file at fault; --out is written only at the
+        # end, so nothing is left there.
+        raise SystemExit(f'error: {one_line(error)}') from None
+    save_codes(args.out, to_codes(codes, paths, labels, meta))
+    print(f'{len(paths)} codes of {meta["nbits"]} bits'
+          f'{" with labels" if labels is not None else ""} -> {args.out}',
+          file=sys.stderr)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,155 @@
+"""Search a codes file with query images.
+
+``python tools/search.py CONFIG CHECKPOINT --index codes.npz --image Q.jpg
+[--image ...] --topk 20`` encodes the queries with the model, refuses an
+index encoded by another model (method, code length or checkpoint), and
+prints rank, Hamming distance and path of each query's nearest images, ties
+in index order. ``--out-json`` writes the same as JSON; ``--show-dir`` a PNG
+grid per query (green/red borders when the query is itself in the index with
+a label, so that right and wrong results are known).
+"""
+import argparse
+import json
+import os
+import os.path as osp
+from typing import List, Optional
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.dataset import pseudo_collate
+from torch.utils.data import DataLoader
+
+import mmqueryopt  # noqa: F401  (registers every module)
+from mmqueryopt.datasets import BrokenImageError
+from mmqueryopt.engine.checkpoint_io import atomic_write
+from mmqueryopt.engine.cli import exit_on_checkpoint_error
+from mmqueryopt.retrieval import (BinaryIndex, CodesFileError,
+                                  check_same_model)
+from mmqueryopt.retrieval.encoder import (ImageListDataset, build_encoder,
+                                          encode, model_meta)
+from mmqueryopt.retrieval.grid import save_grid
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Find the nearest images of query images in a codes '
+        'file written by tools/encode.py')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument(
+        'checkpoint',
+        help='checkpoint that encoded the index (loaded with '
+        'weights_only=True)')
+    parser.add_argument(
+        '--index', required=True, help='codes file (tools/encode.py --out)')
+    parser.add_argument(
+        '--image',
+        action='append',
+        required=True,
+        help='query image; repeat for more queries')
+    parser.add_argument(
+        '--topk',
+        type=int,
+        default=20,
+        help='results per query (clamped to the index size with a warning)')
+    parser.add_argument('--out-json', help='write the results as JSON')
+    parser.add_argument(
+        '--show-dir', help='write a PNG grid per query into this folder')
+    parser.add_argument(
+        '--thumb-size', type=int, default=128, help='grid thumbnail side (px)')
+    parser.add_argument(
+        '--ncols', type=int, default=6, help='grid cells per row')
+    parser.add_argument(
+        '--device',
+        help="e.g. 'cpu' or 'cuda:0' (default: CUDA when available)")
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config keys, e.g. key=value a.b=1 list="[1,2]"')
+    args = parser.parse_args(argv)
+    if args.topk < 1:
+        parser.error('--topk must be at least 1')
+    return args
+
+
+def search(args: argparse.Namespace) -> dict:
+    """Encode the queries, check the model, search; the JSON result."""
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    index = BinaryIndex.load(args.index)
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    with exit_on_checkpoint_error():
+        model = build_encoder(cfg, args.checkpoint, device)
+    # Before encoding anything: codes of another model mean nothing here.
+    check_same_model(index.meta, model_meta(model, args.checkpoint),
+                     repr(args.index))
+    for path in args.image:
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'query image not found: {path}')
+    # One process: a decoding error then surfaces as itself, naming the file.
+    dataset = ImageListDataset([osp.abspath(p) for p in args.image],
+                               cfg.test_dataloader.dataset.pipeline)
+    loader = DataLoader(dataset, batch_size=16, collate_fn=pseudo_collate)
+    codes, query_paths, _ = encode(model, loader, progress=False)
+    indices, distances = index.search(codes, args.topk)
+    gallery_paths = [str(p) for p in index.paths]
+    labels = index.labels
+    row_of = {path: i for i, path in enumerate(gallery_paths)}
+    results = []
+    for q, query in enumerate(query_paths):
+        # A query's label is known only when it is itself in the index.
+        row = row_of.get(query)
+        query_label = (int(labels[row]) if row is not None
+                       and labels is not None and labels.ndim == 1 else None)
+        neighbours = []
+        for rank, (i, dist) in enumerate(zip(indices[q], distances[q]), 1):
+            item = dict(rank=rank, distance=int(dist), index=int(i),
+                        path=gallery_paths[i])
+            if labels is not None and labels.ndim == 1:
+                item['label'] = int(labels[i])
+            neighbours.append(item)
+        results.append(dict(query=args.image[q], path=query,
+                            label=query_label, results=neighbours))
+    return dict(index=args.index, nbits=index.nbits, topk=int(indices.shape[1]),
+                queries=results)
+
+
+def show(result: dict, show_dir: str, thumb_size: int, ncols: int) -> None:
+    """A PNG grid per query: ``<n>_<query name>.png`` (n keeps two queries
+    of one name apart)."""
+    os.makedirs(show_dir, exist_ok=True)
+    for n, query in enumerate(result['queries']):
+        name = osp.splitext(osp.basename(query['path']))[0]
+        items = query['results']
+        save_grid(
+            osp.join(show_dir, f'{n:03d}_{name}.png'), query['path'],
+            [item['path'] for item in items],
+            [item['distance'] for item in items], query['label'],
+            [item.get('label') for item in items]
+            if query['label'] is not None else None, thumb_size, ncols)
+
+
+def main(argv: Optional[List[str]] = None) -> dict:
+    args = parse_args(argv)
+    try:
+        result = search(args)
+    except (FileNotFoundError, BrokenImageError, CodesFileError,
+            ValueError) as error:
+        raise SystemExit(f'error: {error}') from None
+    for query in result['queries']:
+        label = '' if query['label'] is None else f' (label {query["label"]})'
+        print(f'query {query["query"]}{label}')
+        for item in query['results']:
+            print(f'  {item["rank"]:4d}  {item["distance"]:3d}  '
+                  f'{item["path"]}')
+    if args.out_json:
+        atomic_write(args.out_json,
+                     json.dumps(result, indent=2).encode('utf-8'))
+    if args.show_dir:
+        show(result, args.show_dir, args.thumb_size, args.ncols)
+    return result
+
+
+if __name__ == '__main__':
+    main()

@@ -129,6 +129,24 @@ def test_encode_folder_recursively(trained, digits_root, tmp_path):
     assert hit and hit[0]['distance'] == 0
 
 
+def test_codes_do_not_depend_on_batching(trained, tmp_path):
+    """Images of different sizes are not padded to their batch's largest."""
+    config, ckpt = trained
+    folder = tmp_path / 'sizes'
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i, size in enumerate((16, 32, 16, 24)):
+        pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f'{i}.png')
+    packed = []
+    for batch_size in ('1', '4'):
+        out = str(tmp_path / f'b{batch_size}.npz')
+        encode_main([config, ckpt, '--images', str(folder), '--out', out,
+                     '--batch-size', batch_size, '--no-progress'])
+        packed.append(load_codes(out).packed)
+    np.testing.assert_array_equal(packed[0], packed[1])
+
+
 def test_mismatched_index_is_refused(trained, database, tmp_path, capsys):
     config, ckpt = trained
     gallery = load_codes(database)
@@ -142,8 +160,8 @@ def test_mismatched_index_is_refused(trained, database, tmp_path, capsys):
     save_codes(other_bits, Codes(np.packbits(bits[:, :8], axis=1), 8,
                                  gallery.paths, gallery.labels,
                                  dict(gallery.meta, nbits=8)))
-    for index, key in ((other_hash, 'weights_sha256'), (other_bits,
-                                                         'nbits')):
+    for index, key in ((other_hash, 'weights_sha256'),
+                       (other_bits, 'nbits')):
         out_json = str(tmp_path / 'r.json')
         with pytest.raises(SystemExit) as exit_info:
             search_main([config, ckpt, '--index', index, '--image', query,
@@ -165,6 +183,20 @@ def test_empty_folder_and_bad_files_are_clear_errors(trained, database,
         encode_main([config, ckpt, '--images', str(empty), '--out', out])
     assert 'no image files' in str(exit_info.value.code)
     assert str(empty) in str(exit_info.value.code)
+    assert not osp.exists(out)
+
+    # A broken image read by a worker process: one line naming it, not the
+    # worker's traceback.
+    broken = tmp_path / 'broken'
+    broken.mkdir()
+    Image.new('RGB', (16, 16)).save(broken / 'good.png')
+    (broken / 'bad.jpg').write_text('not a JPEG')
+    with pytest.raises(SystemExit) as exit_info:
+        encode_main([config, ckpt, '--images', str(broken), '--out', out,
+                     '--num-workers', '1', '--no-progress'])
+    message = str(exit_info.value.code)
+    assert message.startswith('error: Cannot decode image ')
+    assert str(broken / 'bad.jpg') in message and '\n' not in message
     assert not osp.exists(out)
 
     bad_ckpt = tmp_path / 'bad.pth'

@@ -14,15 +14,16 @@ import argparse
 import sys
 from typing import List, Optional
 
-import torch
-from mmengine.config import Config, DictAction
+from mmengine.dataset import pseudo_collate
+from mmengine.runner import Runner
+from torch.utils.data import DataLoader
 
 import mmqueryopt  # noqa: F401  (registers every module)
 from mmqueryopt.datasets import BrokenImageError
-from mmqueryopt.engine.cli import exit_on_checkpoint_error
 from mmqueryopt.retrieval import save_codes
 from mmqueryopt.retrieval.encoder import (IMAGE_EXTENSIONS, ImageListDataset,
-                                          build_encoder, encode, list_images,
+                                          add_encoder_args, encode,
+                                          encoder_from_args, list_images,
                                           model_meta, to_codes)
 
 
@@ -30,11 +31,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Encode a dataset split or a folder of images into a '
         'codes file (.npz) for tools/search.py')
-    parser.add_argument('config', help='config file path')
-    parser.add_argument(
-        'checkpoint',
-        help='checkpoint file (loaded with weights_only=True: tensors and '
-        'plain data only)')
+    add_encoder_args(
+        parser, 'checkpoint file (loaded with weights_only=True: tensors '
+        'and plain data only)')
     parser.add_argument('--out', required=True, help='codes file to write')
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
@@ -53,24 +52,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--num-workers', type=int, help="default: the test dataloader's")
     parser.add_argument(
-        '--device',
-        help="e.g. 'cpu' or 'cuda:0' (default: CUDA when available)")
-    parser.add_argument(
         '--no-progress', action='store_true', help='no progress bar')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config keys, e.g. key=value a.b=1 list="[1,2]"')
     return parser.parse_args(argv)
 
 
 def build_dataloader(cfg, args):
     """The dataloader of ``--split`` or ``--images``, in a fixed order."""
-    from mmengine.dataset import pseudo_collate
-    from mmengine.runner import Runner
-    from torch.utils.data import DataLoader
-
     loader = cfg.test_dataloader.copy()
     batch_size = args.batch_size or loader.get('batch_size', 32)
     num_workers = (args.num_workers if args.num_workers is not None else
@@ -109,14 +96,9 @@ def one_line(error: BaseException) -> str:
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     try:
-        with exit_on_checkpoint_error():
-            # The checkpoint first: a bad one fails before any data work.
-            model = build_encoder(cfg, args.checkpoint, device)
+        # The checkpoint first: a bad one fails before any data work.
+        cfg, model = encoder_from_args(args)
         meta = model_meta(model, args.checkpoint, args.config)
         dataloader = build_dataloader(cfg, args)
         codes, paths, labels = encode(model, dataloader,

@@ -14,19 +14,17 @@ import os
 import os.path as osp
 from typing import List, Optional
 
-import torch
-from mmengine.config import Config, DictAction
 from mmengine.dataset import pseudo_collate
 from torch.utils.data import DataLoader
 
 import mmqueryopt  # noqa: F401  (registers every module)
 from mmqueryopt.datasets import BrokenImageError
 from mmqueryopt.engine.checkpoint_io import atomic_write
-from mmqueryopt.engine.cli import exit_on_checkpoint_error
 from mmqueryopt.retrieval import (BinaryIndex, CodesFileError,
                                   check_same_model)
-from mmqueryopt.retrieval.encoder import (ImageListDataset, build_encoder,
-                                          encode, model_meta)
+from mmqueryopt.retrieval.encoder import (ImageListDataset, add_encoder_args,
+                                          encode, encoder_from_args,
+                                          model_meta)
 from mmqueryopt.retrieval.grid import save_grid
 
 
@@ -34,10 +32,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Find the nearest images of query images in a codes '
         'file written by tools/encode.py')
-    parser.add_argument('config', help='config file path')
-    parser.add_argument(
-        'checkpoint',
-        help='checkpoint that encoded the index (loaded with '
+    add_encoder_args(
+        parser, 'checkpoint that encoded the index (loaded with '
         'weights_only=True)')
     parser.add_argument(
         '--index', required=True, help='codes file (tools/encode.py --out)')
@@ -58,14 +54,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--thumb-size', type=int, default=128, help='grid thumbnail side (px)')
     parser.add_argument(
         '--ncols', type=int, default=6, help='grid cells per row')
-    parser.add_argument(
-        '--device',
-        help="e.g. 'cpu' or 'cuda:0' (default: CUDA when available)")
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config keys, e.g. key=value a.b=1 list="[1,2]"')
     args = parser.parse_args(argv)
     if args.topk < 1:
         parser.error('--topk must be at least 1')
@@ -74,13 +62,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def search(args: argparse.Namespace) -> dict:
     """Encode the queries, check the model, search; the JSON result."""
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
     index = BinaryIndex.load(args.index)
-    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    with exit_on_checkpoint_error():
-        model = build_encoder(cfg, args.checkpoint, device)
+    cfg, model = encoder_from_args(args)
     # Before encoding anything: codes of another model mean nothing here.
     check_same_model(index.meta, model_meta(model, args.checkpoint),
                      repr(args.index))
@@ -111,8 +94,8 @@ def search(args: argparse.Namespace) -> dict:
             neighbours.append(item)
         results.append(dict(query=args.image[q], path=query,
                             label=query_label, results=neighbours))
-    return dict(index=args.index, nbits=index.nbits, topk=int(indices.shape[1]),
-                queries=results)
+    return dict(index=args.index, nbits=index.nbits,
+                topk=int(indices.shape[1]), queries=results)
 
 
 def show(result: dict, show_dir: str, thumb_size: int, ncols: int) -> None:

@@ -74,6 +74,51 @@ class ImageListDataset:
                                   sample_idx=index))
 
 
+def add_encoder_args(parser, checkpoint_help: str) -> None:
+    """The arguments naming an encoder: ``config``, ``checkpoint``,
+    ``--device`` and ``--cfg-options``.
+
+    Args:
+        parser (argparse.ArgumentParser): The tool's parser.
+        checkpoint_help (str): Help text of the checkpoint argument.
+    """
+    from mmengine.config import DictAction
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('checkpoint', help=checkpoint_help)
+    parser.add_argument(
+        '--device',
+        help="e.g. 'cpu' or 'cuda:0' (default: CUDA when available)")
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config keys, e.g. key=value a.b=1 list="[1,2]"')
+
+
+def encoder_from_args(args) -> tuple:
+    """The config and the model that :func:`add_encoder_args` named.
+
+    An unreadable checkpoint ends the program with a one-line
+    ``error: <message>`` naming the file (as ``tools/test.py`` does).
+
+    Args:
+        args (argparse.Namespace): Parsed arguments.
+
+    Returns:
+        tuple: ``(cfg, model)``.
+    """
+    import torch
+    from mmengine.config import Config
+
+    from mmqueryopt.engine.cli import exit_on_checkpoint_error
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    with exit_on_checkpoint_error():
+        return cfg, build_encoder(cfg, args.checkpoint, device)
+
+
 def build_encoder(cfg, checkpoint: str, device: str = 'cpu'):
     """The config's model with the checkpoint's weights, in eval mode.
 
@@ -143,9 +188,11 @@ def model_meta(model, checkpoint: str, config: Optional[str] = None) -> dict:
     return meta
 
 
-def encode(model, dataloader, progress: bool = True) -> Tuple[np.ndarray,
-                                                             List[str],
-                                                             Optional[np.ndarray]]:
+def encode(
+    model,
+    dataloader,
+    progress: bool = True
+) -> Tuple[np.ndarray, List[str], Optional[np.ndarray]]:
     """Encode every image of a dataloader.
 
     Args:
@@ -166,7 +213,7 @@ def encode(model, dataloader, progress: bool = True) -> Tuple[np.ndarray,
     codes, paths, labels = [], [], []
     with torch.no_grad():
         for batch in dataloader:
-            samples = model.test_step(batch)
+            samples = _predict_by_shape(model, batch)
             for sample in samples:
                 codes.append(sample.hash_code.cpu().numpy().astype(np.int8))
                 paths.append(osp.abspath(sample.img_path))
@@ -184,6 +231,31 @@ def encode(model, dataloader, progress: bool = True) -> Tuple[np.ndarray,
     known = bool(labels) and all(label is not None for label in labels)
     return (np.stack(codes), paths,
             np.asarray(labels, dtype=np.int64) if known else None)
+
+
+def _predict_by_shape(model, batch: dict) -> list:
+    """``model.test_step`` on each group of same-sized images of a batch,
+    results in batch order.
+
+    The data preprocessor pads a batch of differently sized images to the
+    largest; an image's code would then depend on its batch mates (and on
+    ``--batch-size``). A config whose test transforms end in a fixed crop
+    gives one group per batch, so this costs nothing there.
+    """
+    inputs, samples = batch['inputs'], batch['data_samples']
+    groups = {}
+    for i, image in enumerate(inputs):
+        groups.setdefault(tuple(image.shape), []).append(i)
+    if len(groups) == 1:
+        return model.test_step(batch)
+    results = [None] * len(inputs)
+    for rows in groups.values():
+        predicted = model.test_step(
+            dict(inputs=[inputs[i] for i in rows],
+                 data_samples=[samples[i] for i in rows]))
+        for i, sample in zip(rows, predicted):
+            results[i] = sample
+    return results
 
 
 def to_codes(codes: np.ndarray, paths: Sequence[str],

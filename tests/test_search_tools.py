@@ -13,8 +13,19 @@ from PIL import Image
 from conftest import tiny_digits_cfg
 from encode import main as encode_main
 from mmqueryopt.retrieval import Codes, load_codes, save_codes
-from mmqueryopt.retrieval.grid import grid_size
+from mmqueryopt.retrieval.grid import RIGHT, WRONG, grid_size
 from search import main as search_main
+
+
+def _border_colours(img):
+    """Which of the grid's right/wrong border colours the image shows."""
+    pixels = np.asarray(img.convert('RGB')).reshape(-1, 3)
+    found = set()
+    for name, colour in (('right', RIGHT), ('wrong', WRONG)):
+        rgb = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+        if (np.abs(pixels.astype(int) - rgb).max(axis=1) <= 2).sum() > 50:
+            found.add(name)
+    return found
 
 
 @pytest.fixture(scope='module')
@@ -84,6 +95,10 @@ def test_search_finds_the_query_at_distance_0(trained, database, tmp_path):
         with Image.open(osp.join(show_dir, name)) as img:
             assert img.format == 'PNG'
             assert img.size == grid_size(11, 40, 4)  # query + 10: 4 x 3
+            # The queries are gallery images with labels: every result has
+            # a green or a red border.
+            colours = _border_colours(img)
+            assert colours and colours <= {'right', 'wrong'}
 
 
 def test_topk_larger_than_gallery_is_clamped(trained, tmp_path):
@@ -94,10 +109,16 @@ def test_topk_larger_than_gallery_is_clamped(trained, tmp_path):
     Image.new('RGB', (16, 16), 'blue').save(images / 'b.jpg')
     out = str(tmp_path / 'few.npz')
     encode_main([config, ckpt, '--images', str(images), '--out', out])
+    show_dir = tmp_path / 'show'
     with pytest.warns(UserWarning, match='k=5'):
         result = search_main([config, ckpt, '--index', out, '--image',
-                              str(images / 'a.png'), '--topk', '5'])
+                              str(images / 'a.png'), '--topk', '5',
+                              '--show-dir', str(show_dir)])
     assert result['topk'] == 2 and len(result['queries'][0]['results']) == 2
+    # No labels in this index: neutral borders only.
+    assert result['queries'][0]['label'] is None
+    with Image.open(show_dir / '000_a.png') as img:
+        assert img.size == grid_size(3) and not _border_colours(img)
 
 
 def test_encode_folder_recursively(trained, digits_root, tmp_path):

@@ -38,10 +38,11 @@ def grid_size(num_cells: int, thumb_size: int = 128,
 
 def _thumbnail(path: str, thumb_size: int) -> np.ndarray:
     """The image as an RGB square of ``thumb_size``, letterboxed in white."""
-    from PIL import Image
+    from PIL import Image, ImageOps
     with Image.open(path) as img:
-        img = img.convert('RGB')
-        img.thumbnail((thumb_size, thumb_size))
+        # contain() also enlarges: small images (e.g. 16x16 digits) would
+        # otherwise be specks in their cells.
+        img = ImageOps.contain(img.convert('RGB'), (thumb_size, thumb_size))
         canvas = Image.new('RGB', (thumb_size, thumb_size), 'white')
         canvas.paste(img, ((thumb_size - img.width) // 2,
                            (thumb_size - img.height) // 2))

@@ -95,6 +95,7 @@ def one_line(error: BaseException) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> None:
+    """Run the tool: encode, then write ``--out`` (only on success)."""
     args = parse_args(argv)
     try:
         # The checkpoint first: a bad one fails before any data work.

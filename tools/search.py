@@ -114,11 +114,14 @@ def show(result: dict, show_dir: str, thumb_size: int, ncols: int) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
+    """Run the tool; returns the result (what ``--out-json`` holds)."""
     args = parse_args(argv)
     try:
         result = search(args)
     except (FileNotFoundError, BrokenImageError, CodesFileError,
             ValueError) as error:
+        # Before any output is written: a bad query, index or checkpoint
+        # leaves no partial JSON or grids behind.
         raise SystemExit(f'error: {error}') from None
     for query in result['queries']:
         label = '' if query['label'] is None else f' (label {query["label"]})'
@@ -130,7 +133,11 @@ def main(argv: Optional[List[str]] = None) -> dict:
         atomic_write(args.out_json,
                      json.dumps(result, indent=2).encode('utf-8'))
     if args.show_dir:
-        show(result, args.show_dir, args.thumb_size, args.ncols)
+        try:
+            show(result, args.show_dir, args.thumb_size, args.ncols)
+        except OSError as error:
+            # E.g. a gallery image moved or deleted since it was encoded.
+            raise SystemExit(f'error: drawing the grids: {error}') from None
     return result
 
 

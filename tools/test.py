@@ -21,8 +21,25 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help="database codes: 'learned' = ADSH's B (the authors' protocol), "
         "'encoded' = the network's codes of the training images (test "
         'transforms); default: as the config says')
+    parser.add_argument(
+        '--out',
+        help='write the codes the metric used to this .npz: query_codes, '
+        'query_labels, database_codes, database_labels (+1/-1 int8) and '
+        'the precision-recall curve (pr_precision, pr_recall); read by '
+        'tools/eval_codes.py')
+    parser.add_argument(
+        '--show-dir',
+        help='draw the result grids of the first --show-num queries into '
+        'this folder (as tools/search.py --show-dir)')
+    parser.add_argument(
+        '--show-num', type=int, default=20, help='queries to draw')
+    parser.add_argument(
+        '--show-topk', type=int, default=10, help='results per grid')
     add_common_args(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.show_num < 1 or args.show_topk < 1:
+        parser.error('--show-num and --show-topk must be at least 1')
+    return args
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -35,6 +52,17 @@ def main(argv: Optional[List[str]] = None) -> None:
                 hook.source = args.database
                 if args.database == 'encoded' and not hook.get('dataloader'):
                     hook.dataloader = database_loader(cfg)
+    if args.out:
+        # HammingMAP's own dump: exactly the codes and labels it ranked.
+        evaluators = cfg.test_evaluator if isinstance(
+            cfg.test_evaluator, list) else [cfg.test_evaluator]
+        for evaluator in evaluators:
+            if evaluator.type == 'HammingMAP':
+                evaluator.dump_file = args.out
+    if args.show_dir:
+        cfg.custom_hooks.append(
+            dict(type='RetrievalVisualizationHook', show_dir=args.show_dir,
+                 num=args.show_num, topk=args.show_topk))
     with exit_on_checkpoint_error():
         runner = build_runner(cfg)
         runner.test()

@@ -5,6 +5,7 @@ from .epoch_seed_hook import EpochSeedHook, epoch_worker_init_fn
 from .resume_evaluation_hook import ResumeEvaluationHook
 from .resume_schedule_hook import ResumeScheduleHook
 from .retrieval_database_hook import RetrievalDatabaseHook
+from .retrieval_visualization_hook import RetrievalVisualizationHook
 from .round_log_processor import RoundLogProcessor
 from .round_sampler import RoundBatchSampler, RoundSampler
 from .safe_globals import allow_mmengine_checkpoint_types
@@ -13,7 +14,7 @@ from .utils import unwrap_model
 __all__ = [
     'ADSHRoundHook', 'AtomicCheckpointHook', 'CheckpointFileError',
     'EpochSeedHook', 'ResumeEvaluationHook', 'ResumeScheduleHook',
-    'RetrievalDatabaseHook', 'RoundBatchSampler', 'RoundLogProcessor',
-    'RoundSampler', 'allow_mmengine_checkpoint_types', 'epoch_worker_init_fn',
+    'RetrievalDatabaseHook', 'RetrievalVisualizationHook',
+    'RoundBatchSampler', 'RoundLogProcessor', 'RoundSampler', 'allow_mmengine_checkpoint_types', 'epoch_worker_init_fn',
     'get_round_sampler', 'load_checkpoint_file', 'unwrap_model'
 ]

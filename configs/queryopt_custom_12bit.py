@@ -29,23 +29,17 @@ model = dict(head=dict(code_length=12))
 
 # _delete_: the fine-grained base names a `split`, which CustomDataset has
 # not; the folder prefix plays its part.
+dataset = dict(_delete_=True, type='CustomDataset', data_root=data_root)
 train_dataloader = dict(
     # num_samples unset: each round samples the whole training folder; set
     # it (e.g. 2000, as for CUB) when the folder is large.
     sampler=dict(epochs_per_round=10),
     dataset=dict(
-        _delete_=True,
-        type='CustomDataset',
-        data_root=data_root,
-        data_prefix='train',
+        **dataset, data_prefix='train',
         pipeline={{_base_.train_pipeline}}))
 val_dataloader = dict(
     dataset=dict(
-        _delete_=True,
-        type='CustomDataset',
-        data_root=data_root,
-        data_prefix='test',
-        pipeline={{_base_.test_pipeline}}))
+        **dataset, data_prefix='test', pipeline={{_base_.test_pipeline}}))
 test_dataloader = val_dataloader
 
 train_cfg = dict(by_epoch=True, max_epochs=20, val_interval=5)

@@ -15,19 +15,8 @@ from encode import main as encode_main
 from eval_codes import main as eval_main
 from mmqueryopt.evaluation.functional import evaluate_retrieval
 from mmqueryopt.retrieval.grid import grid_size
-
-
-@pytest.fixture(scope='module')
-def trained(digits_root, tmp_path_factory):
-    """(config file, checkpoint) of a model trained for one tiny round."""
-    tmp = tmp_path_factory.mktemp('search_extras')
-    work_dir = str(tmp / 'work')
-    cfg = tiny_digits_cfg(digits_root, work_dir, rounds=1,
-                          epochs_per_round=1, num_samples=32)
-    Runner.from_cfg(cfg.copy()).train()
-    config = str(tmp / 'tiny_digits.py')
-    cfg.dump(config)
-    return config, osp.join(work_dir, 'epoch_1.pth')
+# The tiny trained digits model of the encode/search tests.
+from test_search_tools import trained  # noqa: F401
 
 
 @pytest.fixture(scope='module')

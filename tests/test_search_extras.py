@@ -14,9 +14,10 @@ from conftest import REPO, tiny_digits_cfg
 from encode import main as encode_main
 from eval_codes import main as eval_main
 from mmqueryopt.evaluation.functional import evaluate_retrieval
+from mmqueryopt.registry import DATASETS
 from mmqueryopt.retrieval.grid import grid_size
 # The tiny trained digits model of the encode/search tests.
-from test_search_tools import trained  # noqa: F401
+from test_search_tools import _border_colours, trained  # noqa: F401
 
 
 @pytest.fixture(scope='module')
@@ -42,15 +43,35 @@ def test_run(trained, tmp_path_factory):
     return captured, show_dir, out
 
 
-def test_show_dir_draws_the_first_queries(test_run, digits_root):
+def test_show_dir_draws_the_first_queries(trained, test_run):
     _, show_dir, _ = test_run
-    names = sorted(os.listdir(show_dir))
-    # The first three test images of the digits, in dataset order.
-    assert [n[:4] for n in names] == ['000_', '001_', '002_']
-    for name in names:
+    cfg = Config.fromfile(trained[0])
+    queries = DATASETS.build(cfg.test_dataloader.dataset)
+    # The first three test images, in dataset order.
+    expected = [
+        f'{n:03d}_' + osp.splitext(
+            osp.basename(queries.get_data_info(n)['img_path']))[0] + '.png'
+        for n in range(3)
+    ]
+    assert sorted(os.listdir(show_dir)) == expected
+    for name in expected:
         with Image.open(osp.join(show_dir, name)) as img:
             assert img.format == 'PNG'
             assert img.size == grid_size(1 + 7)
+            # Labelled digits: right or wrong borders, not grey ones.
+            assert _border_colours(img)
+
+
+def test_show_dir_with_encoded_database(trained, tmp_path):
+    config, ckpt = trained
+    show_dir, out = str(tmp_path / 'show'), str(tmp_path / 'codes.npz')
+    test_tool.main([
+        config, ckpt, '--work-dir', str(tmp_path / 'work'), '--database',
+        'encoded', '--show-dir', show_dir, '--show-num', '2', '--out', out
+    ])
+    assert len(os.listdir(show_dir)) == 2
+    with np.load(out, allow_pickle=False) as dump:
+        assert dump['database_codes'].shape == (1437, 12)
 
 
 def test_out_round_trips_to_the_same_map(test_run, capsys):

@@ -1,15 +1,15 @@
 # QueryOpt on a folder of your own photos, 12 bits: ImageNet-pretrained
 # ResNet-50 at 224x224 (the paper's model and transforms).
 #
-# Layout (MMPretrain's CustomDataset, one subfolder per class; jpg, jpeg,
-# png, ppm, bmp, pgm, tif):
+# Layout (ClassFolders: MMPretrain's CustomDataset conventions, one subfolder
+# per class; jpg, jpeg, png, ppm, bmp, pgm, tif):
 #
 #   data/custom/train/<class>/*.jpg   database: ADSH trains on these
 #   data/custom/test/<class>/*.jpg    queries: evaluated against train/
 #
-# Class ids are the subfolder names in sorted order, found separately in
-# train/ and test/, so both must hold the same class folders (a class
-# missing from test/ would shift the ids of the classes after it). Point the
+# Class ids are the class names' positions in the sorted union of train/'s
+# and test/'s class folders, so a class missing from one split shifts no
+# other class's id (CustomDataset alone numbers each split on its own). Point the
 # config at another folder with
 #   --cfg-options train_dataloader.dataset.data_root=DIR \
 #                 val_dataloader.dataset.data_root=DIR \
@@ -27,19 +27,17 @@ data_root = 'data/custom'
 
 model = dict(head=dict(code_length=12))
 
-# _delete_: the fine-grained base names a `split`, which CustomDataset has
-# not; the folder prefix plays its part.
-dataset = dict(_delete_=True, type='CustomDataset', data_root=data_root)
+dataset = dict(_delete_=True, type='ClassFolders', data_root=data_root)
 train_dataloader = dict(
     # num_samples unset: each round samples the whole training folder; set
     # it (e.g. 2000, as for CUB) when the folder is large.
     sampler=dict(epochs_per_round=10),
     dataset=dict(
-        **dataset, data_prefix='train',
+        **dataset, split='train',
         pipeline={{_base_.train_pipeline}}))
 val_dataloader = dict(
     dataset=dict(
-        **dataset, data_prefix='test', pipeline={{_base_.test_pipeline}}))
+        **dataset, split='test', pipeline={{_base_.test_pipeline}}))
 test_dataloader = val_dataloader
 
 train_cfg = dict(by_epoch=True, max_epochs=20, val_interval=5)

@@ -13,6 +13,7 @@ import test as test_tool
 from conftest import REPO, tiny_digits_cfg
 from encode import main as encode_main
 from eval_codes import main as eval_main
+from mmqueryopt.datasets import ClassFolders
 from mmqueryopt.evaluation.functional import evaluate_retrieval
 from mmqueryopt.registry import DATASETS
 from mmqueryopt.retrieval.grid import grid_size
@@ -246,6 +247,25 @@ def test_custom_config_empty_folder_is_a_clear_error(tmp_path):
     os.makedirs(osp.join(root, 'train', 'cat'))
     os.makedirs(osp.join(root, 'test', 'cat'))
     runner = Runner.from_cfg(_tiny_custom_cfg(root, str(tmp_path / 'work')))
-    with pytest.raises(RuntimeError, match='Found 0 files.*train'):
+    with pytest.raises(RuntimeError, match='no image in the class folders '
+                       'of .*train'):
         runner.train()
+
+
+def test_class_ids_are_shared_by_both_splits(tmp_path):
+    """A class missing from the queries shifts no other class's id (with
+    MMPretrain's CustomDataset, 'owl' queries would be labelled 1)."""
+    root = str(tmp_path / 'photos')
+    _class_tree(root, per_split=dict(train=2))
+    _class_tree(root, classes=('cat', 'owl'), per_split=dict(test=1))
+    _class_tree(root, classes=('emu', ), per_split=dict(test=1))
+    train = ClassFolders(root, 'train')
+    test = ClassFolders(root, 'test')
+    assert train.CLASSES == test.CLASSES == ('cat', 'dog', 'emu', 'owl')
+    assert train.get_gt_labels().tolist() == [0, 0, 1, 1, 3, 3]
+    assert test.get_gt_labels().tolist() == [0, 2, 3]
+    with pytest.raises(FileNotFoundError, match="no folder .*query'"):
+        ClassFolders(root, 'query', splits=('train', 'query'))
+    with pytest.raises(ValueError, match="split 'val' is not one of"):
+        ClassFolders(root, 'val')
 

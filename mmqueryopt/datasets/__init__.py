@@ -3,11 +3,13 @@
 Registered types (scope ``mmqueryopt``): ``CUB200``, ``FGVCAircraftHash``,
 ``Food101Hash``, ``NABirds``, ``VegFru`` (each with ``split='train'`` for the
 database and ``split='test'`` for the queries) and the transform
-``LoadImageBGR``. MMPretrain's ``CUB``, ``FGVCAircraft`` and ``Food101`` stay
+``LoadImageBGR``; ``ClassFolders`` for your own photos
+(``data_root/{train,test}/<class>/``). MMPretrain's ``CUB``, ``FGVCAircraft`` and ``Food101`` stay
 reachable under their own names.
 """
 from .aircraft import FGVCAircraftHash
 from .base import HashingDataset, SplitSizeWarning
+from .class_folders import ClassFolders
 from .cub import CUB200
 from .food101 import Food101Hash
 from .id_tables import IdTableDataset
@@ -18,7 +20,7 @@ from .nabirds import NABirds
 from .vegfru import VegFru
 
 __all__ = [
-    'HashingDataset', 'IdTableDataset', 'SplitSizeWarning', 'CUB200',
+    'ClassFolders', 'HashingDataset', 'IdTableDataset', 'SplitSizeWarning', 'CUB200',
     'FGVCAircraftHash', 'Food101Hash', 'NABirds', 'VegFru', 'ListFileError',
     'ListLine', 'read_list', 'read_names', 'read_table', 'BrokenImageError',
     'LoadImageBGR', 'decode_bgr'

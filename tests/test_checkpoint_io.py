@@ -11,11 +11,10 @@ from mmengine.logging import MMLogger
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from mmqueryopt.engine.checkpoint_io import (CheckpointFileError,
-                                             atomic_write,
                                              find_resumable_checkpoint,
                                              load_checkpoint_file,
-                                             load_resumable_checkpoint,
-                                             remove_stale_temp_files)
+                                             load_resumable_checkpoint)
+from mmqueryopt.fileio import atomic_write, remove_stale_temp_files
 
 
 class CodeRunningPayload:

@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 from mmqueryopt.engine.checkpoint_io import (CheckpointFileError,
-                                             atomic_write,
                                              load_checkpoint_file)
+from mmqueryopt.fileio import atomic_write
 
 # (pattern on the authors' key, replacement); the first match wins.
 KEY_RULES = [

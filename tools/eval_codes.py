@@ -23,6 +23,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from mmqueryopt.evaluation.functional import evaluate_retrieval
+from mmqueryopt.fileio import atomic_write
 from mmqueryopt.retrieval import CodesFileError, check_same_model, load_codes
 
 # The keys of a tools/test.py --out file.
@@ -175,7 +176,6 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
         print(f'{key}: {value:.6f}' if isinstance(value, float)
               else f'{key}: {value}')
     if args.out_json:
-        from mmqueryopt.engine.checkpoint_io import atomic_write
         atomic_write(args.out_json,
                      json.dumps(metrics, indent=2).encode('utf-8'))
     return metrics

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 
 import mmqueryopt  # noqa: F401  (registers every module)
 from mmqueryopt.datasets import BrokenImageError
-from mmqueryopt.engine.checkpoint_io import atomic_write
+from mmqueryopt.fileio import atomic_write
 from mmqueryopt.retrieval import (BinaryIndex, CodesFileError,
                                   check_same_model)
 from mmqueryopt.retrieval.encoder import (ImageListDataset, add_encoder_args,

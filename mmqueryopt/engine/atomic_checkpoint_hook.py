@@ -5,8 +5,8 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 
 from mmqueryopt.registry import HOOKS
-from .checkpoint_io import (ATOMIC_BACKEND, atomic_write,
-                            remove_stale_temp_files)
+from mmqueryopt.fileio import atomic_write, remove_stale_temp_files
+from .checkpoint_io import ATOMIC_BACKEND
 
 
 @HOOKS.register_module()

@@ -11,11 +11,9 @@ file stays a ``FileNotFoundError``, as in MMEngine). Importing
 this module makes it MMEngine's loader for local paths, so the Runner, its
 ``resume`` and ``mmengine.runner.load_checkpoint`` use it too.
 
-Writing: :func:`atomic_write` writes a temporary file in the target's folder,
-flushes and fsyncs it and renames it over the target, so a reader (or a
-process killed mid-write) sees either the old file or the new one, never a
-part. :class:`AtomicLocalBackend` routes MMEngine's checkpoint saving
-through it.
+Writing: :class:`AtomicLocalBackend` routes MMEngine's checkpoint saving
+through :func:`mmqueryopt.fileio.atomic_write`, so a reader (or a process
+killed mid-write) sees either the old file or the new one, never a part.
 """
 import errno
 import logging
@@ -23,7 +21,6 @@ import os
 import os.path as osp
 import pickle
 import re
-import secrets
 import zipfile
 import zlib
 from typing import Any, Iterable, List, Optional, Union
@@ -33,14 +30,14 @@ from mmengine.fileio import LocalBackend, register_backend
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from mmqueryopt.fileio import atomic_write
+
 # torch.save's archive starts with a zip local file header; its legacy
 # format and plain pickles start with the pickle PROTO opcode.
 _ZIP_MAGIC = b'PK\x03\x04'
 _PICKLE_PROTO = b'\x80'
 # The name AtomicLocalBackend is registered under, for backend_args.
 ATOMIC_BACKEND = 'atomic_local'
-# .<target name>.<pid>-<random>.tmp, hidden beside the target.
-_TEMP_NAME = re.compile(r'^\..+\.\d+-[0-9a-f]{8}\.tmp$')
 _NUMBERED = re.compile(r'^(?P<stem>.*?)(?P<number>\d+)\.pth$')
 # What Runner.resume reads unconditionally.
 _RESUME_KEYS = ('meta', 'state_dict', 'message_hub')
@@ -209,58 +206,6 @@ def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
         'start.')
 
 
-def atomic_write(path: str, data: bytes) -> None:
-    """Replace ``path`` by ``data`` so that no reader sees a partial file.
-
-    The data goes to a hidden temporary file in the same folder (a rename
-    is atomic only within one file system), is flushed and fsynced, and is
-    renamed over ``path``; the folder is fsynced so the rename survives a
-    power cut. On any error the temporary file is removed; a process killed
-    outright leaves it behind, and :func:`remove_stale_temp_files` clears
-    it at the next start.
-
-    Args:
-        path (str): The file to write.
-        data (bytes): Its new content.
-    """
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    temp = osp.join(folder, f'.{osp.basename(path)}.{os.getpid()}-'
-                    f'{secrets.token_hex(4)}.tmp')
-    # os.open with 0o666 keeps the umask's permissions (mkstemp's are 0600).
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        if osp.exists(temp):
-            os.remove(temp)
-        raise
-    _fsync_folder(folder)
-
-
-def remove_stale_temp_files(folder: str) -> List[str]:
-    """Remove what :func:`atomic_write` left behind in ``folder`` when its
-    process was killed; call only when no write to ``folder`` is under way.
-
-    Args:
-        folder (str): The folder.
-
-    Returns:
-        list[str]: The removed files.
-    """
-    if not osp.isdir(folder):
-        return []
-    stale = [osp.join(folder, name) for name in sorted(os.listdir(folder))
-             if _TEMP_NAME.match(name)]
-    for path in stale:
-        os.remove(path)
-    return stale
-
-
 @register_backend(ATOMIC_BACKEND)
 class AtomicLocalBackend(LocalBackend):
     """MMEngine's local file backend with atomic :meth:`put`.
@@ -394,16 +339,3 @@ def _older_checkpoints(latest: str, work_dir: str) -> List[str]:
                 below is None or int(match['number']) < below):
             found.append((int(match['number']), osp.join(folder, name)))
     return [path for _, path in sorted(found, reverse=True)]
-
-
-def _fsync_folder(folder: str) -> None:
-    """Persist a rename in ``folder``."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:
-        # Some file systems (and platforms) cannot fsync a directory; the
-        # rename is still atomic, only its durability is the OS's.
-        pass
-    finally:
-        os.close(fd)

@@ -7,6 +7,7 @@ import torch
 from mmengine.evaluator import BaseMetric
 from torch import Tensor
 
+from mmqueryopt.fileio import atomic_write
 from mmqueryopt.registry import METRICS
 from .functional import evaluate_retrieval
 
@@ -98,8 +99,6 @@ class HammingMAP(BaseMetric):
 
     def _dump(self, query_codes, query_labels, pr_precision,
               pr_recall) -> None:
-        # Imported here: mmqueryopt.engine imports this module.
-        from mmqueryopt.engine.checkpoint_io import atomic_write
         buffer = io.BytesIO()
         np.savez(
             buffer,

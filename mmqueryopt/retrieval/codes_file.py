@@ -26,6 +26,8 @@ from typing import Optional
 
 import numpy as np
 
+from mmqueryopt.fileio import atomic_write
+
 # Metadata a query model must share with the gallery's model.
 MODEL_KEYS = ('method', 'nbits', 'weights_sha256')
 _REQUIRED = ('codes', 'nbits', 'paths', 'meta')
@@ -79,7 +81,7 @@ def save_codes(path: str, codes: Codes) -> None:
     """Write ``codes`` to ``path`` atomically.
 
     The archive is built in memory and written with
-    :func:`mmqueryopt.engine.checkpoint_io.atomic_write`, so a reader (or a
+    :func:`mmqueryopt.fileio.atomic_write`, so a reader (or a
     kill mid-write) sees the old file or the new one, never a part.
 
     Args:
@@ -87,8 +89,6 @@ def save_codes(path: str, codes: Codes) -> None:
         codes (Codes): What to write; checked as :func:`load_codes` checks
             a file, so every file written here loads.
     """
-    # Imported here: mmqueryopt.engine imports the whole model stack.
-    from mmqueryopt.engine.checkpoint_io import atomic_write
     meta = dict(codes.meta, nbits=int(codes.nbits))
     arrays = dict(codes=np.ascontiguousarray(codes.packed),
                   nbits=np.int64(codes.nbits),

@@ -9,6 +9,7 @@ from mmengine.hooks import Hook
 
 from mmqueryopt.evaluation import HammingMAP
 from mmqueryopt.registry import DATASETS, HOOKS
+from .retrieval_database_hook import RetrievalDatabaseHook
 
 
 @HOOKS.register_module()
@@ -100,9 +101,9 @@ class RetrievalVisualizationHook(Hook):
         """The database images, in the order of the database codes."""
         dataset_cfg: Optional[dict] = None
         for hook in runner.hooks:
-            loader = getattr(hook, 'dataloader', None)
-            if type(hook).__name__ == 'RetrievalDatabaseHook' and \
-                    getattr(hook, 'source', None) == 'encoded':
+            if isinstance(hook, RetrievalDatabaseHook) and (hook.source
+                                                            == 'encoded'):
+                loader = hook.dataloader
                 dataset_cfg = (loader.dataset if not isinstance(loader, dict)
                                else loader['dataset'])
         if dataset_cfg is None:

@@ -4,6 +4,7 @@ from typing import Tuple
 from mmengine.runner import LogProcessor
 
 from mmqueryopt.registry import LOG_PROCESSORS
+from .round_sampler import RoundBatchSampler
 
 
 @LOG_PROCESSORS.register_module()
@@ -19,12 +20,13 @@ class RoundLogProcessor(LogProcessor):
     def get_log_after_iter(self, runner, batch_idx: int,
                            mode: str) -> Tuple[dict, str]:
         tag, log_str = super().get_log_after_iter(runner, batch_idx, mode)
-        batches_per_pass = getattr(
-            getattr(runner.train_dataloader, 'batch_sampler', None),
-            'batches_per_pass', None)
-        if mode != 'train' or not self.by_epoch or not batches_per_pass:
+        batch_sampler = getattr(runner.train_dataloader, 'batch_sampler',
+                                None)
+        if mode != 'train' or not self.by_epoch or not isinstance(
+                batch_sampler, RoundBatchSampler):
             return tag, log_str
-        passes = len(runner.train_dataloader) // batches_per_pass
+        batches_per_pass = batch_sampler.batches_per_pass
+        passes = batch_sampler.sampler.epochs_per_round
         pass_idx, batch_in_pass = divmod(batch_idx, batches_per_pass)
         width = len(str(batches_per_pass))
         header = (f'Round(train) [{runner.epoch + 1}/{runner.max_epochs}]'

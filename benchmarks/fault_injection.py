@@ -67,7 +67,8 @@ def write_config(args, work_dir: str) -> str:
 
 def train(config: str, work_dir: str, resume: bool, fault=None):
     env = dict(os.environ,
-               PYTHONPATH=os.pathsep.join([REPO, osp.join(REPO, 'benchmarks')]))
+               PYTHONPATH=os.pathsep.join(
+                   [REPO, osp.join(REPO, 'benchmarks')]))
     env.pop('MMQUERYOPT_FAULT', None)
     if fault is not None:
         env['MMQUERYOPT_FAULT'] = json.dumps(fault)
@@ -186,7 +187,8 @@ def main():
     print(f'kills: {len(rows)} ({missed} missed), resumes: {len(rows)}, '
           f'most rounds redone beyond the interrupted one: {worst}')
     print(f'final mAP: uninterrupted {reference_map:.4f}, killed and resumed '
-          f'{series_map:.4f}, difference {abs(reference_map - series_map):.4f}')
+          f'{series_map:.4f}, difference '
+          f'{abs(reference_map - series_map):.4f}')
     print(f'final B identical: {same_b}; tensors that differ: '
           f'{len(differing)} of {len(reference)}'
           + (f' ({", ".join(differing[:5])})' if differing else ''))

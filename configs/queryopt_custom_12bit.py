@@ -9,8 +9,8 @@
 #
 # Class ids are the class names' positions in the sorted union of train/'s
 # and test/'s class folders, so a class missing from one split shifts no
-# other class's id (CustomDataset alone numbers each split on its own). Point the
-# config at another folder with
+# other class's id (CustomDataset alone numbers each split on its own).
+# Point the config at another folder with
 #   --cfg-options train_dataloader.dataset.data_root=DIR \
 #                 val_dataloader.dataset.data_root=DIR \
 #                 test_dataloader.dataset.data_root=DIR

@@ -19,8 +19,8 @@ class RoundProbeHook(Hook):
 
     ``<out_dir>/rank<r>.pth`` holds lists indexed by round (= epoch):
     ``indices`` (dataset indices served to this rank, in order, over the
-    round's passes), ``batches`` (iterations per round), ``sampled_codes`` (this
-    rank's U just before the update), ``codes_before`` (B then) and
+    round's passes), ``batches`` (iterations per round), ``sampled_codes``
+    (this rank's U just before the update), ``codes_before`` (B then) and
     ``codes_after`` (B after the update), plus ``labels``.
 
     Args:

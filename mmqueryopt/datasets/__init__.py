@@ -4,8 +4,8 @@ Registered types (scope ``mmqueryopt``): ``CUB200``, ``FGVCAircraftHash``,
 ``Food101Hash``, ``NABirds``, ``VegFru`` (each with ``split='train'`` for the
 database and ``split='test'`` for the queries) and the transform
 ``LoadImageBGR``; ``ClassFolders`` for your own photos
-(``data_root/{train,test}/<class>/``). MMPretrain's ``CUB``, ``FGVCAircraft`` and ``Food101`` stay
-reachable under their own names.
+(``data_root/{train,test}/<class>/``). MMPretrain's ``CUB``,
+``FGVCAircraft`` and ``Food101`` stay reachable under their own names.
 """
 from .aircraft import FGVCAircraftHash
 from .base import HashingDataset, SplitSizeWarning
@@ -20,7 +20,8 @@ from .nabirds import NABirds
 from .vegfru import VegFru
 
 __all__ = [
-    'ClassFolders', 'HashingDataset', 'IdTableDataset', 'SplitSizeWarning', 'CUB200',
+    'ClassFolders', 'HashingDataset', 'IdTableDataset', 'SplitSizeWarning',
+    'CUB200',
     'FGVCAircraftHash', 'Food101Hash', 'NABirds', 'VegFru', 'ListFileError',
     'ListLine', 'read_list', 'read_names', 'read_table', 'BrokenImageError',
     'LoadImageBGR', 'decode_bgr'

@@ -15,6 +15,7 @@ __all__ = [
     'ADSHRoundHook', 'AtomicCheckpointHook', 'CheckpointFileError',
     'EpochSeedHook', 'ResumeEvaluationHook', 'ResumeScheduleHook',
     'RetrievalDatabaseHook', 'RetrievalVisualizationHook',
-    'RoundBatchSampler', 'RoundLogProcessor', 'RoundSampler', 'allow_mmengine_checkpoint_types', 'epoch_worker_init_fn',
+    'RoundBatchSampler', 'RoundLogProcessor', 'RoundSampler',
+    'allow_mmengine_checkpoint_types', 'epoch_worker_init_fn',
     'get_round_sampler', 'load_checkpoint_file', 'unwrap_model'
 ]

@@ -73,7 +73,8 @@ def epoch_worker_init_fn(worker_id: int) -> None:
     Torch gives worker ``w`` the seed ``base + w``, with ``base`` drawn from
     the main process's generator when the epoch's iterator starts; under
     :class:`EpochSeedHook` that is a function of (seed, epoch, rank). Use as
-    ``train_dataloader.worker_init_fn=dict(type='mmqueryopt.epoch_worker_init_fn')``
+    ``train_dataloader.worker_init_fn=dict(
+    type='mmqueryopt.epoch_worker_init_fn')``
     (MMEngine looks functions up in its root registry, hence the scope).
 
     Args:

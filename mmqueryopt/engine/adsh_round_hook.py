@@ -96,7 +96,9 @@ class ADSHRoundHook(Hook):
         self._loaded_meta = checkpoint.get('meta', {})
 
     def before_train_epoch(self, runner) -> None:
-        unwrap_model(runner.model).reset_sampled_codes()
+        sampler = get_round_sampler(runner.train_dataloader)
+        unwrap_model(runner.model).start_round(
+            runner.epoch, sampler.round_indices(runner.epoch))
 
     def after_train_epoch(self, runner) -> None:
         sampler = get_round_sampler(runner.train_dataloader)

@@ -30,8 +30,13 @@ class HashRetriever(BaseModel):
         backbone (dict): Any MMPretrain backbone returning at least two maps.
         neck (dict): E.g. ``SubtleFeatureNeck``.
         head (dict): E.g. ``QueryHashHead``; gives ``code_length`` and
-            ``relaxed_dims``.
-        loss (dict): Loss with a ``solve_database_codes`` step. Defaults to
+            ``relaxed_dims`` (L, the width of B: k times the auxiliary
+            branches, or k), and optionally ``code_length_param``, the name
+            of its parameter with one row per bit. Its forward returns the relaxed codes, or in
+            training a dict with ``relaxed_codes`` and further tensors for
+            the loss (:meth:`train_outputs`).
+        loss (dict): ``ADSHLoss`` or a subclass, with
+            ``solve_database_codes`` and ``start_round``. Defaults to
             ``ADSHLoss``.
         frozen_modules (Sequence[str]): Submodules or parameters that get
             no gradient, e.g. ``('backbone.conv1', 'backbone.bn1',
@@ -108,10 +113,44 @@ class HashRetriever(BaseModel):
             len(labels), width, generator=generator).to(device)
         self.sampled_codes = torch.zeros(len(labels), width, device=device)
 
+    def train_outputs(self, inputs: Tensor) -> Dict[str, Tensor]:
+        """Everything the head returns, as a dict.
+
+        Returns:
+            dict[str, Tensor]: ``relaxed_codes`` ((B, relaxed_dims) in train
+            mode, (B, code_length) in eval mode) and whatever else the
+            head hands to its loss (e.g. A2-Net's features).
+        """
+        outputs = self.head(self.neck(self.backbone(inputs)))
+        if isinstance(outputs, Tensor):
+            return dict(relaxed_codes=outputs)
+        if 'relaxed_codes' not in outputs:
+            raise KeyError(
+                f'{type(self.head).__name__} returned {sorted(outputs)}; a '
+                f"head's dict output needs 'relaxed_codes'")
+        return outputs
+
     def extract_feat(self, inputs: Tensor) -> Tensor:
         """Relaxed codes: (B, relaxed_dims) in train mode, (B, code_length)
         in eval mode."""
-        return self.head(self.neck(self.backbone(inputs)))
+        return self.train_outputs(inputs)['relaxed_codes']
+
+    def attention_maps(self, inputs: Tensor) -> Tensor:
+        """The maps the codes attend to, from the first of neck and head
+        that defines ``attention_maps`` (taking what its forward takes).
+
+        Returns:
+            Tensor: (B, M, h, w), M maps (one per bit or per descriptor),
+            each non-negative and summing to 1 over its h x w positions.
+        """
+        feats = self.backbone(inputs)
+        for module in (self.neck, self.head):
+            if hasattr(module, 'attention_maps'):
+                return module.attention_maps(feats)
+            feats = module(feats)
+        raise AttributeError(
+            f'neither {type(self.neck).__name__} nor '
+            f'{type(self.head).__name__} exposes attention maps')
 
     def forward(self,
                 inputs: Tensor,
@@ -143,14 +182,16 @@ class HashRetriever(BaseModel):
             raise RuntimeError(
                 'HashRetriever has no database: call init_database() or '
                 'train with ADSHRoundHook in custom_hooks')
-        relaxed_codes = self.extract_feat(inputs)
+        outputs = self.train_outputs(inputs)
+        relaxed_codes = outputs.pop('relaxed_codes')
         batch_indices = _sample_indices(data_samples, relaxed_codes.device,
                                         self.num_database)
         batch_labels = torch.cat([s.gt_label for s in data_samples]).to(
             relaxed_codes.device)
         self.sampled_codes[batch_indices] = relaxed_codes.detach()
         return self.loss_module(relaxed_codes, batch_labels, batch_indices,
-                                self.database_codes, self.database_labels)
+                                self.database_codes, self.database_labels,
+                                inputs=inputs, **outputs)
 
     def predict(self, inputs: Tensor,
                 data_samples: Optional[List[DataSample]] = None
@@ -165,8 +206,24 @@ class HashRetriever(BaseModel):
 
     @torch.no_grad()
     def reset_sampled_codes(self) -> None:
-        """Forget U; called before every training epoch."""
+        """Forget U."""
         self.sampled_codes.zero_()
+
+    @torch.no_grad()
+    def start_round(self, round_index: int, sampled_indices: Tensor) -> None:
+        """Forget U and tell the loss which round and sample come next;
+        called before every training epoch (one epoch = one round).
+
+        Args:
+            round_index (int): 0-based.
+            sampled_indices (Tensor): (s,) the round's database rows, over
+                all ranks.
+        """
+        self.reset_sampled_codes()
+        sampled_indices = sampled_indices.to(self.database_labels.device)
+        self.loss_module.start_round(round_index,
+                                     self.database_labels[sampled_indices],
+                                     self.database_labels)
 
     @torch.no_grad()
     def update_database_codes(self, sampled_indices: Tensor) -> None:
@@ -197,18 +254,22 @@ class HashRetriever(BaseModel):
         refuse a checkpoint of another configuration: MMEngine loads with
         ``strict=False``, where a shape mismatch is only a warning and the
         model would go on with random weights."""
-        query_key = prefix + 'head.query_embed.weight'
-        if query_key in state_dict and (state_dict[query_key].size(0) !=
-                                        self.code_length):
-            raise ValueError(
-                f'checkpoint has code_length='
-                f'{state_dict[query_key].size(0)} ({query_key}), the model '
-                f'{self.code_length}: it comes from another configuration')
         network = {
             name: tensor
             for name, tensor in self.state_dict().items()
             if name not in _DATABASE_BUFFERS
         }
+        _check_same_method(self, network, state_dict, prefix)
+        # Heads name the parameter whose rows are the bits, so that a code
+        # length mismatch is reported as one.
+        code_key = prefix + 'head.' + getattr(self.head, 'code_length_param',
+                                              '')
+        if code_key in state_dict and (state_dict[code_key].size(0) !=
+                                       self.code_length):
+            raise ValueError(
+                f'checkpoint has code_length={state_dict[code_key].size(0)} '
+                f'({code_key}), the model {self.code_length}: it comes from '
+                f'another configuration')
         mismatched = [
             f'{name}: checkpoint {tuple(state_dict[prefix + name].shape)}, '
             f'model {tuple(tensor.shape)}'
@@ -241,6 +302,30 @@ class HashRetriever(BaseModel):
         super()._load_from_state_dict(state_dict, prefix, local_metadata,
                                       strict, missing_keys, unexpected_keys,
                                       error_msgs)
+
+
+def _check_same_method(model: HashRetriever, network: Dict[str, Tensor],
+                       state_dict: dict, prefix: str) -> None:
+    """Refuse a checkpoint whose neck and head parameters are another
+    method's: MMEngine loads with ``strict=False``, where missing and
+    unexpected keys are only a warning."""
+    parts = ('neck.', 'head.')
+    ours = {name for name in network if name.startswith(parts)}
+    theirs = {
+        name[len(prefix):]
+        for name in state_dict
+        if name.startswith(prefix) and name[len(prefix):].startswith(parts)
+    }
+    if not theirs or theirs == ours:
+        return
+    missing, unexpected = sorted(ours - theirs), sorted(theirs - ours)
+    raise ValueError(
+        f'checkpoint holds another method\'s neck or head than this '
+        f'{type(model.neck).__name__} + {type(model.head).__name__} model '
+        f'(code_length={model.code_length}): {len(missing)} keys missing '
+        f'(e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. '
+        f'{unexpected[:3]}); use its own config, or convert it with '
+        f'tools/convert_official_ckpt.py')
 
 
 def binarize(relaxed_codes: Tensor) -> Tensor:

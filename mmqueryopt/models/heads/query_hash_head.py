@@ -32,6 +32,9 @@ class QueryHashHead(BaseModule):
         init_cfg (dict, optional): MMEngine init config.
     """
 
+    # One row per bit: the retriever reads a checkpoint's code length here.
+    code_length_param = 'query_embed.weight'
+
     def __init__(self,
                  code_length: int,
                  relaxed_dims: int = 96,

@@ -157,6 +157,13 @@ def test_converted_model_computes_the_authors_codes():
 def test_unknown_key_is_refused():
     with pytest.raises(KeyError, match='classifier.weight'):
         convert_state_dict({'classifier.weight': torch.zeros(1)})
+    # Told the method, the first key without a rule is named.
+    with pytest.raises(KeyError, match="no rule for the key 'classifier"):
+        convert_state_dict(
+            {'query_embed.weight': torch.zeros(1),
+             'classifier.weight': torch.zeros(1)}, method='queryopt')
+    with pytest.raises(KeyError, match="unknown method 'detr'"):
+        convert_state_dict({'query_embed.weight': torch.zeros(1)}, 'detr')
 
 
 def authors_training_checkpoint():
@@ -216,7 +223,8 @@ def test_whole_model_pickle_needs_the_unsafe_flag(tmp_path):
     ('empty', 'is empty'),
     ('garbage', 'is not a checkpoint'),
     ('directory', 'is not a file'),
-    ('ours', "no rule for the key 'backbone.conv1.weight'"),
+    ('ours', "cannot tell the method from the keys (e.g. "
+     "['backbone.conv1.weight'])"),
 ])
 def test_bad_input_names_file_and_cause_and_writes_nothing(
         tmp_path, kind, words):

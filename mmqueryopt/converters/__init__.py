@@ -1,0 +1,69 @@
+"""Key rules that turn the reference implementations' state dicts into
+``HashRetriever``'s, one module per method (``KEY_RULES``: (pattern,
+replacement) pairs, the first match wins; ``SIGNATURE``: a pattern only that
+method's keys match; ``CODE_LENGTH_KEY``: the converted parameter with one
+row per bit). Used by ``tools/convert_official_ckpt.py``."""
+import re
+from collections import OrderedDict
+from typing import Iterable, Mapping, Optional
+
+import torch
+
+from . import queryopt
+
+METHODS = dict(queryopt=queryopt)
+
+
+def detect_method(keys: Iterable[str]) -> str:
+    """The method whose ``SIGNATURE`` one of ``keys`` matches.
+
+    Raises:
+        KeyError: None or several match.
+    """
+    keys = list(keys)
+    found = [
+        name for name, rules in METHODS.items()
+        if any(re.match(rules.SIGNATURE, key) for key in keys)
+    ]
+    if len(found) != 1:
+        which = (f'several match ({", ".join(found)})' if found else
+                 f'none of {", ".join(METHODS)} matches')
+        raise KeyError(f'cannot tell the method from the keys (e.g. '
+                       f'{keys[:3]}): {which}; name it with --method')
+    return found[0]
+
+
+def convert_key(key: str, method: str = 'queryopt') -> str:
+    """Our name for one of the reference's keys; KeyError if none applies."""
+    for pattern, replacement in _rules(method).KEY_RULES:
+        if re.match(pattern, key):
+            return re.sub(pattern, replacement, key)
+    raise KeyError(f'no rule for the key {key!r}: is this a {method} '
+                   f'checkpoint of the reference code?')
+
+
+def convert_keys(state_dict: Mapping[str, torch.Tensor],
+                 method: Optional[str] = None
+                 ) -> 'OrderedDict[str, torch.Tensor]':
+    """Rename every key (values untouched); ``method`` None detects it."""
+    keys = [key.removeprefix('module.') for key in state_dict]
+    method = method or detect_method(keys)
+    return OrderedDict(
+        (convert_key(key, method), value)
+        for key, value in zip(keys, state_dict.values()))
+
+
+def code_length(state_dict: Mapping[str, torch.Tensor]) -> int:
+    """Bits of a converted state dict."""
+    for rules in METHODS.values():
+        if rules.CODE_LENGTH_KEY in state_dict:
+            return state_dict[rules.CODE_LENGTH_KEY].size(0)
+    raise KeyError('no known code-length key in the converted state dict')
+
+
+def _rules(method: str):
+    try:
+        return METHODS[method]
+    except KeyError:
+        raise KeyError(f'unknown method {method!r}; known: '
+                       f'{", ".join(METHODS)}') from None

@@ -1,3 +1,6 @@
+from .stepwise_external_attention import StepwiseExternalAttention
 from .transformer import CrossAttentionDecoderLayer, EncoderLayer
 
-__all__ = ['EncoderLayer', 'CrossAttentionDecoderLayer']
+__all__ = [
+    'StepwiseExternalAttention', 'EncoderLayer', 'CrossAttentionDecoderLayer'
+]

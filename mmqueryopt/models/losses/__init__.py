@@ -1,3 +1,5 @@
 from .adsh_loss import ADSHLoss, similarity
+from .agmh_loss import AGMHLoss
+from .attention_dispersion_loss import AttentionDispersionLoss
 
-__all__ = ['ADSHLoss', 'similarity']
+__all__ = ['AGMHLoss', 'AttentionDispersionLoss', 'ADSHLoss', 'similarity']

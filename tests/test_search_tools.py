@@ -237,3 +237,52 @@ def test_empty_folder_and_bad_files_are_clear_errors(trained, database,
         message = str(exit_info.value.code)
         assert message.startswith('error: ') and query in message
         assert not osp.exists(out_json) and not osp.exists(show_dir)
+
+
+def torchrun_encode(*args):
+    """``tools/encode.py`` in two torchrun processes (gloo on CPUs)."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    from test_distributed import free_port
+    return subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node',
+         '2', '--master_port', str(free_port()), 'tools/encode.py', *args,
+         '--launcher', 'pytorch', '--no-progress'],
+        cwd=REPO, capture_output=True, text=True, timeout=240,
+        env=dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1'))
+
+
+def test_encode_under_torchrun_equals_one_process(trained, database,
+                                                  tmp_path):
+    """Two gloo processes each encode every other image; rank 0 writes
+    the same file as one process would."""
+    config, ckpt = trained
+    out = str(tmp_path / 'dist.npz')
+    proc = torchrun_encode(config, ckpt, '--out', out, '--batch-size', '50')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert '1437 codes of 12 bits with labels' in proc.stderr
+    ours, single = load_codes(out), load_codes(database)
+    np.testing.assert_array_equal(ours.packed, single.packed)
+    np.testing.assert_array_equal(ours.labels, single.labels)
+    assert list(ours.paths) == list(single.paths)
+    assert ours.meta == single.meta
+
+
+def test_encode_under_torchrun_stops_every_rank_on_a_bad_image(
+        trained, tmp_path):
+    """The broken image is in one rank's share only; the other rank must
+    not wait for it forever, and nothing is written."""
+    config, ckpt = trained
+    folder = tmp_path / 'photos'
+    folder.mkdir()
+    for i in range(3):
+        Image.new('RGB', (16, 16), (40 * i, 0, 0)).save(folder / f'{i}.png')
+    (folder / '3.jpg').write_text('not a JPEG')
+    out = str(tmp_path / 'dist.npz')
+    proc = torchrun_encode(config, ckpt, '--images', str(folder), '--out',
+                           out)
+    assert proc.returncode != 0
+    assert f'error: Cannot decode image {folder / "3.jpg"}' in proc.stderr
+    assert not osp.exists(out)

@@ -7,19 +7,25 @@ database (the config's training split read with the test transforms);
 dataset has them, and the meta that ``tools/search.py`` checks against its
 model (method, code length, the checkpoint's sha256, the config's name).
 
-Runs on one device (``--device``, default CUDA when available); the
-distributed launcher is not supported.
+Runs on one device (``--device``, default CUDA when available) or on
+several under the distributed launcher, each process encoding every
+``world_size``-th image; rank 0 gathers and writes the same file::
+
+    torchrun --nproc_per_node 8 tools/encode.py CONFIG CKPT --out codes.npz \
+        --launcher pytorch
 """
 import argparse
 import sys
 from typing import List, Optional
 
 from mmengine.dataset import pseudo_collate
+from mmengine.dist import all_gather_object, get_dist_info
 from mmengine.runner import Runner
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 import mmqueryopt  # noqa: F401  (registers every module)
 from mmqueryopt.datasets import BrokenImageError
+from mmqueryopt.engine.cli import close_dist, join_launcher
 from mmqueryopt.retrieval import save_codes
 from mmqueryopt.retrieval.encoder import (IMAGE_EXTENSIONS, ImageListDataset,
                                           add_encoder_args, encode,
@@ -53,6 +59,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--num-workers', type=int, help="default: the test dataloader's")
     parser.add_argument(
         '--no-progress', action='store_true', help='no progress bar')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher; each process encodes a strided share and rank '
+        '0 writes --out (pytorch: torchrun; CPUs use gloo)')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     return parser.parse_args(argv)
 
 
@@ -79,6 +92,30 @@ def build_dataloader(cfg, args):
     return Runner.build_dataloader(loader)
 
 
+def shard(dataloader, rank: int, world_size: int) -> DataLoader:
+    """The same loading for images ``rank, rank + world_size, ...``."""
+    return DataLoader(
+        Subset(dataloader.dataset, range(rank, len(dataloader.dataset),
+                                         world_size)),
+        batch_size=dataloader.batch_size,
+        shuffle=False,
+        num_workers=dataloader.num_workers,
+        collate_fn=pseudo_collate)
+
+
+def merge(parts: list, world_size: int) -> tuple:
+    """Every rank's strided ``(codes, paths, labels)``, in dataset order."""
+    import numpy as np
+    order = [(i % world_size, i // world_size)
+             for i in range(sum(len(part[1]) for part in parts))]
+    codes = np.stack([parts[r][0][j] for r, j in order])
+    paths = [parts[r][1][j] for r, j in order]
+    labelled = all(part[2] is not None for part in parts)
+    labels = (np.asarray([parts[r][2][j] for r, j in order])
+              if labelled else None)
+    return codes, paths, labels
+
+
 def one_line(error: BaseException) -> str:
     """The message of ``error`` without a dataloader worker's traceback.
 
@@ -97,22 +134,43 @@ def one_line(error: BaseException) -> str:
 def main(argv: Optional[List[str]] = None) -> None:
     """Run the tool: encode, then write ``--out`` (only on success)."""
     args = parse_args(argv)
+    device = join_launcher(
+        args.launcher, 'torchrun --nproc_per_node N tools/encode.py ... '
+        '--launcher pytorch')
+    if device is not None:
+        args.device = device
+    rank, world_size = get_dist_info()
+    error = result = None
     try:
         # The checkpoint first: a bad one fails before any data work.
         cfg, model = encoder_from_args(args)
         meta = model_meta(model, args.checkpoint, args.config)
         dataloader = build_dataloader(cfg, args)
-        codes, paths, labels = encode(model, dataloader,
-                                      progress=not args.no_progress)
+        if world_size > 1:
+            dataloader = shard(dataloader, rank, world_size)
+        result = encode(
+            model, dataloader, progress=not args.no_progress and rank == 0)
     except (FileNotFoundError, NotADirectoryError, BrokenImageError,
-            ValueError) as error:
+            ValueError) as exc:
         # One line naming the file at fault; --out is written only at the
         # end, so nothing is left there.
-        raise SystemExit(f'error: {one_line(error)}') from None
-    save_codes(args.out, to_codes(codes, paths, labels, meta))
-    print(f'{len(paths)} codes of {meta["nbits"]} bits'
-          f'{" with labels" if labels is not None else ""} -> {args.out}',
-          file=sys.stderr)
+        error = f'error: {one_line(exc)}'
+    if world_size > 1:
+        # Errors travel with the results: a rank that stopped alone would
+        # leave the others waiting in the gather.
+        parts = all_gather_object((error, result))
+        error = next((e for e, _ in parts if e is not None), None)
+        if error is None:
+            result = merge([r for _, r in parts], world_size)
+    if error is not None:
+        raise SystemExit(error)
+    codes, paths, labels = result
+    if rank == 0:
+        save_codes(args.out, to_codes(codes, paths, labels, meta))
+        print(f'{len(paths)} codes of {meta["nbits"]} bits'
+              f'{" with labels" if labels is not None else ""} -> '
+              f'{args.out}', file=sys.stderr)
+    close_dist()
 
 
 if __name__ == '__main__':

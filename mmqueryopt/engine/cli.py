@@ -67,12 +67,8 @@ def build_runner(cfg: Config) -> Runner:
     MMEngine's CUDA path translates, so without CUDA they are refused.
     """
     if cfg.launcher != 'none' and not torch.cuda.is_available():
-        if cfg.launcher != 'pytorch':
-            raise RuntimeError(
-                f'--launcher {cfg.launcher} needs CUDA; on CPUs launch with '
-                f'torchrun: bash tools/dist_train.sh CONFIG NUM_PROCESSES')
-        if not dist.is_initialized():
-            dist.init_process_group(backend='gloo')
+        _join_gloo_group(cfg.launcher, 'bash tools/dist_train.sh CONFIG '
+                         'NUM_PROCESSES')
         wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(
             type='MMDistributedDataParallel')
         wrapper.device_ids = None
@@ -80,6 +76,40 @@ def build_runner(cfg: Config) -> Runner:
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
+
+
+def _join_gloo_group(launcher: str, torchrun_example: str) -> None:
+    """Join a gloo group on a machine without CUDA, where only torchrun's
+    environment (the pytorch launcher) names the ranks."""
+    if launcher != 'pytorch':
+        raise RuntimeError(
+            f'--launcher {launcher} needs CUDA; on CPUs launch with '
+            f'torchrun: {torchrun_example}')
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+
+
+def join_launcher(launcher: str, torchrun_example: str) -> str:
+    """For tools that run without a Runner: join the launcher's process
+    group (nccl on GPUs, gloo on CPUs) and return this rank's device.
+
+    Args:
+        launcher (str): ``'none'``, ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
+        torchrun_example (str): The CPU command line to suggest when a
+            launcher needs CUDA.
+
+    Returns:
+        str: ``'cuda:<local rank>'`` or ``'cpu'``; None for ``'none'``.
+    """
+    if launcher == 'none':
+        return None
+    if not torch.cuda.is_available():
+        _join_gloo_group(launcher, torchrun_example)
+        return 'cpu'
+    if not dist.is_initialized():
+        from mmengine.dist import init_dist
+        init_dist(launcher)
+    return f'cuda:{torch.cuda.current_device()}'
 
 
 def close_dist() -> None:

@@ -9,9 +9,9 @@ from typing import Iterable, Mapping, Optional
 
 import torch
 
-from . import queryopt
+from . import a2net, agmh, queryopt
 
-METHODS = dict(queryopt=queryopt)
+METHODS = dict(queryopt=queryopt, agmh=agmh, a2net=a2net)
 
 
 def detect_method(keys: Iterable[str]) -> str:

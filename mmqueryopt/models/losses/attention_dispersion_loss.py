@@ -74,4 +74,5 @@ class AttentionDispersionLoss(nn.Module):
         # In fp32 even under AMP: the softmax over positions and the
         # products of probabilities near 1/N lose most digits in half.
         with torch.autocast(maps.device.type, enabled=False):
-            return self.loss_weight * attention_dispersion(maps.float())
+            maps = maps.to(torch.promote_types(maps.dtype, torch.float32))
+            return self.loss_weight * attention_dispersion(maps)

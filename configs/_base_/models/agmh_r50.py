@@ -1,0 +1,40 @@
+# AGMH (ACM MM 2023) on ImageNet-pretrained ResNet-50 with a stride-1 last
+# stage (2048 x 14 x 14 at 224): six descriptor branches (512 channels) with
+# one SIEA block each, codes from the pooled descriptors (SIEA only feeds the
+# dispersion loss and is skipped at inference), ADSH with the soft similarity
+# plus ADL (weight 0.5). Every layer trains, as the authors' do.
+# The authors load torchvision's V1 weights (resnet50-19c8e357.pth);
+# torchvision://resnet50 is V2 (resnet50-0676ba61.pth) in MMEngine 0.10. For
+# the authors' start, point init_cfg.checkpoint at
+# https://download.pytorch.org/models/resnet50-19c8e357.pth.
+model = dict(
+    type='HashRetriever',
+    data_preprocessor=dict(
+        type='ClsDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        to_rgb=True),
+    backbone=dict(
+        type='ResNet',
+        depth=50,
+        strides=(1, 2, 2, 1),
+        out_indices=(3, ),
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+    neck=dict(
+        type='AttributeDescriptorNeck',
+        in_channels=2048,
+        descriptor_channels=512,
+        num_descriptors=6,
+        num_heads=4,
+        memory_units=128),
+    head=dict(
+        type='AGMHHashHead',
+        code_length=12,
+        in_channels=512,
+        num_descriptors=6),
+    loss=dict(
+        type='AGMHLoss',
+        gamma=200.0,
+        similarity='soft',
+        adl=dict(type='AttentionDispersionLoss', loss_weight=0.5)),
+)

@@ -108,6 +108,15 @@ def with_resize_backend(pipeline: List[dict], backend: str) -> List[dict]:
     return pipeline
 
 
+def with_cache(pipeline: List[dict], cache_bytes) -> List[dict]:
+    """The pipeline with the loading step's round cache set (None: off)."""
+    pipeline = copy.deepcopy(pipeline)
+    for step in pipeline:
+        if step['type'] == 'LoadImageBGR':
+            step['cache_bytes'] = cache_bytes
+    return pipeline
+
+
 def config_collate(loader_cfg: dict) -> Callable:
     """The loader's collate function as MMEngine's Runner builds it
     (``pseudo_collate`` unless the config names another)."""
@@ -168,9 +177,10 @@ def make_loader(dataset: Dataset, collate_fn: Callable, num_workers: int,
         generator=torch.Generator().manual_seed(0))
 
 
-def config_cases(config: str) -> Tuple[List[Case], int]:
-    """The config's train loader with its resize backend (after) and with
-    OpenCV's (before); and the config's batch size."""
+def config_cases(config: str, cache_bytes: int,
+                 with_cv2: bool = False) -> Tuple[List[Case], int]:
+    """The config's train loader without and with the round cache (and,
+    with ``with_cv2``, uncached with OpenCV's resize); the batch size."""
     cfg = Config.fromfile(config)
     loader_cfg = cfg.train_dataloader
     init_default_scope(cfg.get('default_scope', 'mmqueryopt'))
@@ -186,12 +196,50 @@ def config_cases(config: str) -> Tuple[List[Case], int]:
 
     pipeline = loader_cfg.dataset.pipeline
     cases = [
-        Case('before (cv2)', builder(with_resize_backend(pipeline, 'cv2')),
-             collate_fn),
-        Case('after (as configured)', builder(copy.deepcopy(pipeline)),
+        Case('uncached', builder(with_cache(pipeline, None)), collate_fn),
+        Case('cached', builder(with_cache(pipeline, cache_bytes)),
              collate_fn),
     ]
+    if with_cv2:
+        cases.append(Case(
+            'uncached, cv2 resize',
+            builder(with_cache(with_resize_backend(pipeline, 'cv2'), None)),
+            collate_fn))
     return cases, loader_cfg.batch_size
+
+
+# The issue's measurement of the authors' PIL/torchvision loader (uncached)
+# on 500x375 JPEGs, on a 16-core H100 machine with 15 workers.
+REFERENCE_UNCACHED_16CORE = 1484
+
+
+def print_projection(rates: Dict[Tuple[str, int], Dict[str, float]],
+                     workers: int = 15) -> None:
+    """Project the 500x375 rates to a 16-core machine, two ways.
+
+    (a) Scale the issue's uncached figure there (1,484 img/s, 15 workers)
+    by the cached / uncached ratio measured here in one process: the ratio
+    is a ratio of CPU work per image, which does not depend on the core.
+    (b) Per core: the one-process rate here times ``workers`` times the
+    parallel efficiency measured here (2 workers against 2x one process;
+    pessimistic, the main process shares the 2 cores).
+    """
+    one = rates.get(('500x375', 0))
+    if one is None:
+        return
+    two = rates.get(('500x375', 2))
+    ratio = one['cached'] / one['uncached']
+    print(f'\nProjection for a 16-core GPU machine, 500x375, {workers} '
+          f'workers:')
+    print(f'- (a) issue\'s uncached {REFERENCE_UNCACHED_16CORE:,} img/s x '
+          f'cached/uncached CPU-work ratio here {ratio:.2f} = '
+          f'{REFERENCE_UNCACHED_16CORE * ratio:,.0f} img/s cached')
+    if two is not None:
+        for name in ('uncached', 'cached'):
+            efficiency = min(1.0, two[name] / (2 * one[name]))
+            print(f'- (b) {name}: {one[name]:,.0f} img/s a core x {workers} '
+                  f'x efficiency {efficiency:.2f} = '
+                  f'{one[name] * workers * efficiency:,.0f} img/s')
 
 
 def main():
@@ -205,18 +253,31 @@ def main():
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--min-seconds', type=float, default=1.0,
                         help='least time of one timing')
+    parser.add_argument('--cache-bytes', type=int, default=2**30,
+                        help='budget of the cached case')
+    parser.add_argument('--with-cv2', action='store_true',
+                        help='add an uncached case with OpenCV resizing')
     args = parser.parse_args()
 
     # As MMEngine's Runner does (env_cfg.mp_cfg.opencv_num_threads=0): no
     # OpenCV thread pool competing with the loader's workers.
     cv2.setNumThreads(0)
-    cases, batch_size = config_cases(args.config)
-    print(f'CPU: {cpu_model()} ({torch.get_num_threads()} torch threads), '
-          f'batch {batch_size}, {args.num_images} images a size, '
-          f'best of {args.repeats} timings of >= {args.min_seconds:g} s')
+    # As torch does in every DataLoader worker: with its thread pool, the
+    # small copies in PackInputs took ~10 ms an image in the main process
+    # of this busy 2-core machine, hiding what the workers would do.
+    torch.set_num_threads(1)
+    cases, batch_size = config_cases(args.config, args.cache_bytes,
+                                     args.with_cv2)
+    load = os.getloadavg()[0]
+    print(f'CPU: {cpu_model()}, {os.cpu_count()} cores, load average '
+          f'{load:.2f} at start; batch {batch_size}, {args.num_images} '
+          f'images a size, best of {args.repeats} timings of >= '
+          f'{args.min_seconds:g} s after a warm-up pass (the round\'s first '
+          f'pass, which fills the cache)\n')
     header = ['image size', 'workers'] + [c.name for c in cases]
-    print('| ' + ' | '.join(header + ['after / before']) + ' |')
+    print('| ' + ' | '.join(header + ['cached / uncached']) + ' |')
     print('|' + ' --- |' * (len(header) + 1))
+    measured = {}
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             width, height = (int(v) for v in size.split('x'))
@@ -229,14 +290,18 @@ def main():
                                            batch_size)
                     for case, dataset in zip(cases, datasets)
                 }
-                rates = list(time_loaders(loaders, args.repeats,
-                                          args.min_seconds).values())
+                rates = time_loaders(loaders, args.repeats, args.min_seconds)
                 del loaders  # ends their workers before the next ones start
-                cells = [size, str(workers)] + [f'{r:,.0f} img/s'
-                                                for r in rates]
-                print('| ' + ' | '.join(
-                    cells + [f'{rates[1] / rates[0]:.2f}']) + ' |',
+                measured[(size, workers)] = rates
+                cells = [size, str(workers)] + [
+                    f'{rates[c.name]:,.0f} img/s' for c in cases]
+                print('| ' + ' | '.join(cells + [
+                    f'{rates["cached"] / rates["uncached"]:.2f}']) + ' |',
                       flush=True)
+            del datasets  # unmaps the caches
+    print(f'\nload average at end {os.getloadavg()[0]:.2f}')
+    print_projection(measured)
+
 
 if __name__ == '__main__':
     main()

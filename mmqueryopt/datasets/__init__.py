@@ -16,6 +16,7 @@ from .id_tables import IdTableDataset
 from .list_file import (ListFileError, ListLine, read_list, read_names,
                         read_table)
 from .loading import BrokenImageError, LoadImageBGR, decode_bgr
+from .round_cache import RoundCache, RoundCacheError, round_caches
 from .nabirds import NABirds
 from .vegfru import VegFru
 
@@ -24,5 +25,6 @@ __all__ = [
     'CUB200',
     'FGVCAircraftHash', 'Food101Hash', 'NABirds', 'VegFru', 'ListFileError',
     'ListLine', 'read_list', 'read_names', 'read_table', 'BrokenImageError',
-    'LoadImageBGR', 'decode_bgr'
+    'LoadImageBGR', 'decode_bgr', 'RoundCache', 'RoundCacheError',
+    'round_caches'
 ]

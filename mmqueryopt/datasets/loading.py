@@ -18,6 +18,7 @@ from mmengine.logging import print_log
 from PIL import Image
 
 from mmqueryopt.registry import TRANSFORMS
+from .round_cache import RoundCache
 
 
 class BrokenImageError(OSError):
@@ -50,7 +51,14 @@ class LoadImageBGR(BaseTransform):
     :class:`BrokenImageError`; both name the image and, when the dataset
     provides it, the list line that named it (``list_line``).
 
-    Required keys: ``img_path``. Optional: ``list_line``.
+    With ``cache_bytes`` set, decoded images are kept in a
+    :class:`RoundCache` shared by the loader's workers and keyed by
+    ``sample_idx``: an image is decoded once per round (the round hook
+    clears the cache), later passes copy its pixels, which are the decoded
+    ones bit for bit.
+
+    Required keys: ``img_path``. Optional: ``list_line``, ``sample_idx``
+    (needed by the cache).
     Added keys: ``img``, ``img_shape``, ``ori_shape``.
 
     Args:
@@ -61,14 +69,20 @@ class LoadImageBGR(BaseTransform):
             Defaults to False.
         backend_args (dict, optional): Arguments of the file backend, as in
             ``LoadImageFromFile``. Defaults to None.
+        cache_bytes (int, optional): Budget of the round cache in bytes per
+            rank (an H x W image takes 3*H*W); None decodes every time.
+            Needs workers started by fork. Defaults to None.
     """
 
     def __init__(self,
                  skip_broken: bool = False,
-                 backend_args: Optional[dict] = None) -> None:
+                 backend_args: Optional[dict] = None,
+                 cache_bytes: Optional[int] = None) -> None:
         self.skip_broken = skip_broken
         self.backend_args = backend_args
         self.num_skipped = 0
+        self.round_cache = (None if cache_bytes is None else RoundCache(
+            cache_bytes))
 
     def transform(self, results: dict) -> Optional[dict]:
         """Load the image of ``results['img_path']``.
@@ -80,6 +94,11 @@ class LoadImageBGR(BaseTransform):
             dict | None: ``results`` with the image, or None when the image
             is skipped.
         """
+        index = results.get('sample_idx')
+        cached = (None if self.round_cache is None or index is None else
+                  self.round_cache.get(index))
+        if cached is not None:
+            return self._set_image(results, cached)
         path = results['img_path']
         source = (f" (listed at {results['list_line']})"
                   if 'list_line' in results else '')
@@ -93,6 +112,12 @@ class LoadImageBGR(BaseTransform):
         except Exception as err:  # PIL raises many types for corrupt data
             return self._fail(BrokenImageError(
                 f'Cannot decode image {path}{source}: {err}'))
+        if self.round_cache is not None and index is not None:
+            self.round_cache.put(index, img)
+        return self._set_image(results, img)
+
+    @staticmethod
+    def _set_image(results: dict, img: np.ndarray) -> dict:
         results['img'] = img
         results['img_shape'] = img.shape[:2]
         results['ori_shape'] = img.shape[:2]
@@ -111,4 +136,5 @@ class LoadImageBGR(BaseTransform):
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(skip_broken={self.skip_broken}, '
-                f'backend_args={self.backend_args})')
+                f'backend_args={self.backend_args}, '
+                f'cache_bytes={getattr(self.round_cache, "max_bytes", None)})')

@@ -5,6 +5,7 @@ import torch
 from mmengine.dist import broadcast
 from mmengine.hooks import Hook
 
+from mmqueryopt.datasets.round_cache import round_caches
 from mmqueryopt.registry import HOOKS
 from .round_sampler import RoundBatchSampler, RoundSampler
 from .utils import unwrap_model
@@ -99,11 +100,24 @@ class ADSHRoundHook(Hook):
         sampler = get_round_sampler(runner.train_dataloader)
         unwrap_model(runner.model).start_round(
             runner.epoch, sampler.round_indices(runner.epoch))
+        # A new sample: forget the last round's decoded images. Workers are
+        # idle between epochs, so no one is writing.
+        for cache in round_caches(runner.train_dataloader.dataset):
+            cache.clear()
 
     def after_train_epoch(self, runner) -> None:
         sampler = get_round_sampler(runner.train_dataloader)
         unwrap_model(runner.model).update_database_codes(
             sampler.round_indices(runner.epoch))
+        for cache in round_caches(runner.train_dataloader.dataset):
+            stats = cache.stats()
+            runner.logger.info(
+                f'Round cache: {stats["images"]} images decoded once '
+                f'({stats["bytes"] / 2**20:,.0f} MiB of '
+                f'{cache.max_bytes / 2**20:,.0f}), {stats["hits"]} reads '
+                f'served from it, {stats["beyond_budget"]} decodes beyond '
+                f'the budget')
+            cache.clear()  # frees the round's memory
 
 
 def get_round_sampler(dataloader) -> RoundSampler:

@@ -60,8 +60,11 @@ class RoundCache:
         self.max_items = max_items
         self.owner = owner
         try:
-            self._pixels = mmap.mmap(-1, max_bytes)
-            self._index = mmap.mmap(-1, 8 * (8 + _ROW * max_items))
+            # No reservation up front: only written pages take memory.
+            flags = mmap.MAP_SHARED | getattr(mmap, 'MAP_NORESERVE', 0)
+            self._pixels = mmap.mmap(-1, max_bytes, flags=flags)
+            self._index = mmap.mmap(-1, 8 * (8 + _ROW * max_items),
+                                    flags=flags)
         except (OSError, OverflowError) as err:
             raise RoundCacheError(
                 f'{owner}={max_bytes:,} bytes: cannot map that much shared '

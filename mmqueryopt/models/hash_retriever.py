@@ -187,7 +187,7 @@ class HashRetriever(BaseModel):
         batch_indices = _sample_indices(data_samples, relaxed_codes.device,
                                         self.num_database)
         batch_labels = torch.cat([s.gt_label for s in data_samples]).to(
-            relaxed_codes.device)
+            relaxed_codes.device, non_blocking=True)
         self.sampled_codes[batch_indices] = relaxed_codes.detach()
         return self.loss_module(relaxed_codes, batch_labels, batch_indices,
                                 self.database_codes, self.database_labels,
@@ -342,13 +342,16 @@ def _sample_indices(data_samples: Sequence[DataSample], device,
             "data samples lack 'sample_idx' in their metainfo; keep it in "
             "PackInputs' meta_keys: ADSH needs each image's database row"
         ) from None
-    indices = torch.as_tensor(indices, dtype=torch.long, device=device)
-    if indices.max() >= num_database:
+    # Checked on the host list: testing the device tensor would make the
+    # host wait for the GPU at every batch.
+    largest = max(indices)
+    if largest >= num_database:
         raise IndexError(
-            f'sample_idx {indices.max().item()} is outside the database of '
+            f'sample_idx {largest} is outside the database of '
             f'{num_database} images: the training set changed since '
             f'init_database()')
-    return indices
+    return torch.as_tensor(indices, dtype=torch.long).to(device,
+                                                         non_blocking=True)
 
 
 def _frozen_target(model: BaseModel, name: str):

@@ -13,8 +13,14 @@
 # torchvision's sizes and offsets, so both pipelines match the authors' pixel
 # for pixel (tests/test_pipelines.py checks it against torchvision; the cost
 # is in benchmarks/bench_data.py).
+# Round cache: ADSH serves the same sampled images for a whole round, so
+# each is decoded once per round and its pixels are shared by the rank's
+# loader workers (same tensors bit for bit; tests/test_round_cache.py). The
+# budget is per rank, in bytes (a round of CUB takes ~1.1 GB, of NABirds
+# ~4,000 larger photos); beyond it images are decoded every pass. None turns
+# it off: --cfg-options train_dataloader.dataset.pipeline.0.cache_bytes=None
 train_pipeline = [
-    dict(type='LoadImageBGR'),
+    dict(type='LoadImageBGR', cache_bytes=6 * 2**30),
     dict(type='RandomResizedCrop', scale=224, backend='pillow',
          interpolation='bilinear'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),

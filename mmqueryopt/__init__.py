@@ -18,5 +18,6 @@ from .version import __version__  # noqa: E402
 allow_mmengine_checkpoint_types()
 
 from . import datasets, engine, evaluation, models  # noqa: E402,F401
+from . import analysis  # noqa: E402,F401  (visualiser, hook)
 
 __all__ = ['__version__']

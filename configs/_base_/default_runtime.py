@@ -23,6 +23,9 @@ custom_hooks = [
     dict(type='EpochSeedHook'),
     dict(type='ResumeScheduleHook'),
     dict(type='ResumeEvaluationHook'),
+    # Round means of the loss terms and each evaluation's PR curve to the
+    # visualiser backends (LoggerHook sends the losses and mAP).
+    dict(type='RoundVisualizerHook'),
 ]
 
 # Training log lines name the round and the pass within it.
@@ -40,8 +43,12 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'),
 )
 
+# Scalars and images go to <work_dir>/<timestamp>/vis_data. TensorBoard too:
+# --cfg-options visualizer.tensorboard=True (pip install -e ".[tensorboard]"),
+# then tensorboard --logdir work_dirs.
 vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
+visualizer = dict(
+    type='HashingVisualizer', vis_backends=vis_backends, tensorboard=False)
 
 log_level = 'INFO'
 load_from = None

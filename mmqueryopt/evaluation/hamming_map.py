@@ -67,6 +67,10 @@ class HammingMAP(BaseMetric):
             tie_break=tie_break,
             authors_protocol=authors_protocol)
         self.dump_file = dump_file
+        # Set by RoundVisualizerHook: keep the curve of the last
+        # evaluation in ``pr_curve`` ((precision, recall) over radii).
+        self.keep_pr_curve = False
+        self.pr_curve = None
         self.database_codes: Optional[Tensor] = None
         self.database_labels: Optional[Tensor] = None
 
@@ -88,13 +92,16 @@ class HammingMAP(BaseMetric):
         query_codes, query_labels = zip(*results)
         query_codes = torch.stack(query_codes)
         query_labels = torch.cat(query_labels)
+        want_curve = self.dump_file is not None or self.keep_pr_curve
         metrics = evaluate_retrieval(
             query_codes, self.database_codes, query_labels,
-            self.database_labels, pr_curve=self.dump_file is not None,
-            **self.options)
-        if self.dump_file is not None:
-            self._dump(query_codes, query_labels,
-                       metrics.pop('PR_precision'), metrics.pop('PR_recall'))
+            self.database_labels, pr_curve=want_curve, **self.options)
+        if want_curve:
+            curve = metrics.pop('PR_precision'), metrics.pop('PR_recall')
+            if self.keep_pr_curve:
+                self.pr_curve = curve
+            if self.dump_file is not None:
+                self._dump(query_codes, query_labels, *curve)
         return metrics
 
     def _dump(self, query_codes, query_labels, pr_precision,

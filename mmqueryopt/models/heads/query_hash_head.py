@@ -1,6 +1,6 @@
 """QueryOpt's hash head: one learnable query per bit, decoded by
 cross-attention, plus parameter-free auxiliary branches in training."""
-from typing import Tuple
+from typing import Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -106,3 +106,72 @@ class QueryHashHead(BaseModule):
             torch.zeros_like(query_pos), query_pos, memory, memory_pos)
         decoded = F.normalize(self.decoder_norm(decoded), dim=-1)
         return torch.tanh(self.bit_proj(decoded).squeeze(-1))
+
+    def attention_maps(self, feats: Tuple[Tensor, Tensor]) -> Tensor:
+        """Where each bit's query looks: the decoder's cross-attention of
+        the original queries (branch 0, the ones that give the binary code)
+        over the neck's tokens, on the finest token grid.
+
+        The weights are averaged over heads. The tokens are those of
+        ``SubtleFeatureNeck``: levels in order, each a row-major grid, the
+        first the finest (P3, h x w). A coarser level's token (C4 at stride
+        f = h / h4) covers f x f cells of the fine grid, as in the top-down
+        fusion that upsamples it; its weight is spread evenly over those
+        cells (nearest-neighbour upsampling divided by f^2) and added to
+        the fine level's, so each map still sums to 1.
+
+        Args:
+            feats (tuple[Tensor, Tensor]): The neck's output, tokens and
+                position embedding, (B, T, d) each, with ``level_shapes``
+                ((h, w) per level, in token order; see
+                ``SubtleFeatureNeck``).
+
+        Returns:
+            Tensor: (B, code_length, h, w), non-negative, each map summing
+            to 1 over its h x w cells.
+        """
+        memory, memory_pos = feats
+        shapes = getattr(feats, 'level_shapes', None)
+        if not shapes:
+            raise ValueError(
+                f'{type(self).__name__}.attention_maps needs the grid of '
+                f"the neck's tokens: pass the output of SubtleFeatureNeck "
+                f'(a tuple with level_shapes), got {type(feats).__name__}')
+        query_pos = self.query_embed.weight.unsqueeze(0).expand(
+            memory.size(0), -1, -1)
+        weights = self.decoder_layer.cross_attention_weights(
+            torch.zeros_like(query_pos), query_pos, memory, memory_pos)
+        return tokens_to_grid(weights, shapes)
+
+
+def tokens_to_grid(weights: Tensor,
+                   shapes: Sequence[Tuple[int, int]]) -> Tensor:
+    """Token weights of several levels on the first (finest) level's grid.
+
+    Args:
+        weights (Tensor): (B, M, T) weights over the tokens of all levels,
+            level after level, each row-major.
+        shapes (Sequence[tuple[int, int]]): (h, w) of each level; the
+            first level's sides are whole multiples of the others'.
+
+    Returns:
+        Tensor: (B, M, h, w), a coarse token's weight spread evenly over
+        the fine cells it covers; sums over cells equal sums over tokens.
+    """
+    sizes = [h * w for h, w in shapes]
+    if sum(sizes) != weights.size(-1):
+        raise ValueError(
+            f'token grids {list(shapes)} hold {sum(sizes)} tokens, the '
+            f'weights cover {weights.size(-1)}')
+    height, width = shapes[0]
+    grid = 0
+    for level, (h, w) in zip(weights.split(sizes, dim=-1), shapes):
+        if height % h or width % w:
+            raise ValueError(
+                f'token grid {h}x{w} does not divide the finest grid '
+                f'{height}x{width}')
+        fh, fw = height // h, width // w
+        level = level.unflatten(-1, (h, w))
+        grid = grid + level.repeat_interleave(fh, dim=-2).repeat_interleave(
+            fw, dim=-1) / (fh * fw)
+    return grid

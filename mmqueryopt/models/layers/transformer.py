@@ -86,3 +86,19 @@ class CrossAttentionDecoderLayer(nn.Module):
                                    memory, need_weights=False)[0]
         target = self.norm1(target + attended)
         return self.norm2(target + self.ffn(target))
+
+    def cross_attention_weights(self, target: Tensor, query_pos: Tensor,
+                                memory: Tensor,
+                                memory_pos: Tensor) -> Tensor:
+        """The attention of each query over the memory tokens that
+        :meth:`forward` applies, averaged over heads.
+
+        Args: as :meth:`forward`.
+
+        Returns:
+            Tensor: (B, Q, T), non-negative, each row summing to 1 (in
+            training mode after attention dropout, as the forward uses it).
+        """
+        return self.cross_attn(target + query_pos, memory + memory_pos,
+                               memory, need_weights=True,
+                               average_attn_weights=True)[1]

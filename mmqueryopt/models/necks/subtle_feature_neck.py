@@ -9,6 +9,25 @@ from mmqueryopt.registry import MODELS
 from ..layers import EncoderLayer
 
 
+class LevelTokens(tuple):
+    """The neck's output, ``(tokens, pos)``, a plain 2-tuple to every
+    caller, that also says where the tokens lie: ``level_shapes``, the
+    (h, w) of each level's grid in token order (row-major within a level).
+
+    ``QueryHashHead.attention_maps`` reads it to put the decoder's attention
+    back on the image grid; unpacking and indexing are a tuple's.
+    """
+
+    def __new__(cls, tokens: Tensor, pos: Tensor,
+                level_shapes: Sequence[Tuple[int, int]] = ()):
+        pair = super().__new__(cls, (tokens, pos))
+        pair.level_shapes = tuple(tuple(shape) for shape in level_shapes)
+        return pair
+
+    def __reduce__(self):
+        return type(self), (*self, self.level_shapes)
+
+
 @MODELS.register_module()
 class SubtleFeatureNeck(BaseModule):
     """Top-down fusion of two maps, projection to tokens, transformer encoder.
@@ -49,7 +68,8 @@ class SubtleFeatureNeck(BaseModule):
 
     Returns (forward):
         tuple[Tensor, Tensor]: tokens and their position embedding, each
-        (B, H3*W3 + H4*W4, embed_dims).
+        (B, H3*W3 + H4*W4, embed_dims), as :class:`LevelTokens`, whose
+        ``level_shapes`` are ((H3, W3), (H4, W4)).
     """
 
     def __init__(self,
@@ -207,15 +227,17 @@ class SubtleFeatureNeck(BaseModule):
                 f = ``upsample_factor``.
 
         Returns:
-            tuple[Tensor, Tensor]: tokens and their position embedding, each
-            (B, H*W + H*W / f^2, embed_dims).
+            LevelTokens: tokens and their position embedding, each
+            (B, H*W + H*W / f^2, embed_dims), a tuple with ``level_shapes``
+            ((H, W), (H / f, W / f)).
         """
         c3, c4 = self.check_inputs(inputs)
         p3 = self.lateral(c3) + self.top_down(c4)
-        tokens, pos = [], []
+        tokens, pos, shapes = [], [], []
         offset = 0
         for level, feat in enumerate((p3, c4)):
             height, width = feat.shape[-2:]
+            shapes.append((int(height), int(width)))
             pos.append(self.position_embedding(height, width, offset))
             tokens.append(self.input_projs[level](feat).flatten(2))
             # The second level's rows and columns both continue after the
@@ -226,4 +248,4 @@ class SubtleFeatureNeck(BaseModule):
                                                         -1)
         for layer in self.encoder_layers:
             tokens = layer(tokens, pos)
-        return tokens, pos
+        return LevelTokens(tokens, pos, shapes)

@@ -9,6 +9,7 @@ from .retrieval_visualization_hook import RetrievalVisualizationHook
 from .round_log_processor import RoundLogProcessor
 from .round_sampler import RoundBatchSampler, RoundSampler
 from .safe_globals import allow_mmengine_checkpoint_types
+from .speed_switch_hook import SpeedSwitchHook
 from .utils import unwrap_model
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     'EpochSeedHook', 'ResumeEvaluationHook', 'ResumeScheduleHook',
     'RetrievalDatabaseHook', 'RetrievalVisualizationHook',
     'RoundBatchSampler', 'RoundLogProcessor', 'RoundSampler',
+    'SpeedSwitchHook',
     'allow_mmengine_checkpoint_types', 'epoch_worker_init_fn',
     'get_round_sampler', 'load_checkpoint_file', 'unwrap_model'
 ]

@@ -1,5 +1,9 @@
+from .a2net_loss import A2NetLoss
 from .adsh_loss import ADSHLoss, similarity
 from .agmh_loss import AGMHLoss
 from .attention_dispersion_loss import AttentionDispersionLoss
 
-__all__ = ['AGMHLoss', 'AttentionDispersionLoss', 'ADSHLoss', 'similarity']
+__all__ = [
+    'A2NetLoss', 'AGMHLoss', 'AttentionDispersionLoss', 'ADSHLoss',
+    'similarity'
+]

@@ -1,4 +1,7 @@
+from .attribute_attention_neck import AttributeAttentionNeck
 from .attribute_descriptor_neck import AttributeDescriptorNeck
 from .subtle_feature_neck import SubtleFeatureNeck
 
-__all__ = ['AttributeDescriptorNeck', 'SubtleFeatureNeck']
+__all__ = [
+    'AttributeAttentionNeck', 'AttributeDescriptorNeck', 'SubtleFeatureNeck'
+]

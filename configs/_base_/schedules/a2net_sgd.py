@@ -1,0 +1,8 @@
+# A2-Net's optimiser. Paper: SGD, weight decay 1e-4, batch 16; learning
+# rate and momentum not stated. Taken from the co-author's code
+# (DSH_Analysis set_flag.py): lr 1e-4, momentum 0.9, no Nesterov.
+optim_wrapper = dict(
+    optimizer=dict(type='SGD', lr=1e-4, momentum=0.9, weight_decay=1e-4))
+
+val_cfg = dict()
+test_cfg = dict()

@@ -3,10 +3,10 @@
 # one SIEA block each, codes from the pooled descriptors (SIEA only feeds the
 # dispersion loss and is skipped at inference), ADSH with the soft similarity
 # plus ADL (weight 0.5). Every layer trains, as the authors' do.
-# The authors load torchvision's V1 weights (resnet50-19c8e357.pth);
-# torchvision://resnet50 is V2 (resnet50-0676ba61.pth) in MMEngine 0.10. For
-# the authors' start, point init_cfg.checkpoint at
-# https://download.pytorch.org/models/resnet50-19c8e357.pth.
+# The authors load torchvision's ImageNet V1 weights (resnet50-19c8e357.pth);
+# torchvision://resnet50 resolves to resnet50-0676ba61.pth, torchvision's
+# IMAGENET1K_V1 (the same weights under their current file name, 76.13% top-1;
+# V2 would be resnet50.imagenet1k_v2).
 model = dict(
     type='HashRetriever',
     data_preprocessor=dict(

@@ -3,10 +3,11 @@
 # one SIEA block each, codes from the pooled descriptors (SIEA only feeds the
 # dispersion loss and is skipped at inference), ADSH with the soft similarity
 # plus ADL (weight 0.5). Every layer trains, as the authors' do.
-# The authors load torchvision's ImageNet V1 weights (resnet50-19c8e357.pth);
-# torchvision://resnet50 resolves to resnet50-0676ba61.pth, torchvision's
-# IMAGENET1K_V1 (the same weights under their current file name, 76.13% top-1;
-# V2 would be resnet50.imagenet1k_v2).
+# The authors load torchvision's ImageNet V1 weights by their older file,
+# resnet50-19c8e357.pth; torchvision://resnet50 resolves to
+# resnet50-0676ba61.pth, torchvision's current IMAGENET1K_V1 entry (the V1
+# recipe, 76.13% top-1; V2 is resnet50.imagenet1k_v2). Their exact file:
+# init_cfg.checkpoint=https://download.pytorch.org/models/resnet50-19c8e357.pth
 model = dict(
     type='HashRetriever',
     data_preprocessor=dict(

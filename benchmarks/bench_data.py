@@ -28,7 +28,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -242,7 +242,7 @@ def print_projection(rates: Dict[Tuple[str, int], Dict[str, float]],
                   f'{one[name] * workers * efficiency:,.0f} img/s')
 
 
-def main():
+def main(argv: Optional[List[str]] = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--config', default=CONFIG)
     parser.add_argument('--num-images', type=int, default=160,
@@ -257,7 +257,7 @@ def main():
                         help='budget of the cached case')
     parser.add_argument('--with-cv2', action='store_true',
                         help='add an uncached case with OpenCV resizing')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     # As MMEngine's Runner does (env_cfg.mp_cfg.opencv_num_threads=0): no
     # OpenCV thread pool competing with the loader's workers.
@@ -301,6 +301,7 @@ def main():
             del datasets  # unmaps the caches
     print(f'\nload average at end {os.getloadavg()[0]:.2f}')
     print_projection(measured)
+    return measured
 
 
 if __name__ == '__main__':

@@ -188,7 +188,9 @@ class HashRetriever(BaseModel):
                                         self.num_database)
         batch_labels = torch.cat([s.gt_label for s in data_samples]).to(
             relaxed_codes.device, non_blocking=True)
-        self.sampled_codes[batch_indices] = relaxed_codes.detach()
+        # U stays fp32 under bf16 autocast.
+        self.sampled_codes[batch_indices] = relaxed_codes.detach().to(
+            self.sampled_codes.dtype)
         return self.loss_module(relaxed_codes, batch_labels, batch_indices,
                                 self.database_codes, self.database_labels,
                                 inputs=inputs, **outputs)

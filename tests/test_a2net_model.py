@@ -278,7 +278,7 @@ def test_local_path_too_large_is_refused_with_its_size():
     # Evaluation keeps nothing for backward: no check.
     neck.memory_limit = 1
     with torch.no_grad():
-        assert neck(torch.zeros(1, 1024, 2, 2)).shape == (1, 49 * 2048)
+        assert neck(torch.zeros(2, 1024, 4, 4)).shape == (2, 49 * 2048)
 
 
 def test_image_generators_decode_224_images():

@@ -70,7 +70,8 @@ def test_config_trains_one_iteration(name, tmp_path):
     cfg.train_dataloader.sampler.epochs_per_round = 1
     cfg.train_cfg.update(max_epochs=1, val_interval=1, dynamic_intervals=None)
     cfg.default_hooks.checkpoint.update(save_best=None)
-    cfg.default_hooks.checkpoint.interval = 10**6  # no 100-600 MB files
+    # No 160-650 MB checkpoint files.
+    cfg.default_hooks.checkpoint.update(interval=10**6, save_last=False)
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].update(batch_size=2, num_workers=0,
                            persistent_workers=False)
@@ -86,5 +87,31 @@ def test_config_trains_one_iteration(name, tmp_path):
     assert runner.iter == 1 and runner.epoch == 1
     assert runner.model.database_codes.shape == (len(
         runner.train_dataloader.dataset), bits)
+    assert 0 <= runner.message_hub.get_scalar(
+        'val/retrieval/mAP').current() <= 1
+
+
+def test_digits_config_trains_one_round(digits_root, tmp_path):
+    """configs/a2net_digits_12bit.py, shrunk to one short round at 16x16:
+    it trains, switches its extra terms on at its switch round and
+    evaluates."""
+    cfg = Config.fromfile(osp.join(REPO, 'configs/a2net_digits_12bit.py'))
+    assert cfg.model.loss.switch_round == cfg.train_cfg.max_epochs // 2
+    cfg.work_dir = str(tmp_path)
+    cfg.model.loss.switch_round = 0
+    cfg.train_dataloader.sampler.update(num_samples=32, epochs_per_round=1)
+    for loader in (cfg.train_dataloader, cfg.val_dataloader):
+        loader.dataset.data_root = digits_root
+    cfg.test_dataloader = cfg.val_dataloader
+    cfg.train_dataloader.dataset.pipeline[1].scale = 16
+    cfg.train_cfg.update(max_epochs=1, val_interval=1)
+    cfg.default_hooks.checkpoint.update(
+        interval=10**6, save_best=None, save_last=False)
+    init_default_scope('mmqueryopt')
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.iter == 2
+    assert runner.message_hub.get_scalar('train/loss_decorr').current() > 0
+    assert runner.model.database_codes.shape == (1437, 12)
     assert 0 <= runner.message_hub.get_scalar(
         'val/retrieval/mAP').current() <= 1

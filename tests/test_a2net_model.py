@@ -12,6 +12,7 @@ from mmpretrain.structures import DataSample
 
 from conftest import REPO
 from convert_official_ckpt import convert_state_dict
+from convert_official_ckpt import main as convert_main
 from mmqueryopt.converters import code_length, detect_method
 from mmqueryopt.models.necks import AttributeAttentionNeck
 from mmqueryopt.registry import MODELS
@@ -180,6 +181,20 @@ def test_converter_maps_every_reference_key():
     result = build(12).load_state_dict(plain, strict=False)
     assert result.unexpected_keys == []
     assert set(result.missing_keys) == DATABASE_BUFFERS
+
+
+def test_convert_tool_tells_a2net_by_its_keys(tmp_path, capsys):
+    reference = reference_state_dict()
+    src, dst = str(tmp_path / 'a2net.pth'), str(tmp_path / 'converted.pth')
+    torch.save(reference, src)
+    convert_main([src, dst])
+    assert 'converted 527 tensors (12-bit)' in capsys.readouterr().out
+    converted = torch.load(dst)['state_dict']
+    assert torch.equal(converted['neck.global_refiner.2.bn3.running_var'],
+                       reference['refine_global.layer4.2.bn3.running_var'])
+    # Told it is QueryOpt's, the file is refused by its first key.
+    with pytest.raises(SystemExit, match="no rule for the key 'W'"):
+        convert_main([src, dst, '--method', 'queryopt'])
 
 
 def test_refuses_another_code_length_or_method():

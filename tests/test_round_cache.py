@@ -210,3 +210,24 @@ def test_resumed_cached_run_matches_uncached_run(digits_root, tmp_path):
     assert [k for k in expected if not torch.equal(expected[k], got[k])] == []
     # The round hook freed the cache when the round ended.
     assert cache.stats()['images'] == 0
+
+
+def test_each_ddp_rank_caches_its_shard(digits_root, tmp_path):
+    """Two torchrun processes, with and without the cache: the same
+    checkpoint bit for bit; rank 0 cached its 17 of the 33 images."""
+    from test_distributed import NUM_SAMPLES, ddp_cfg, dist_train
+    assert NUM_SAMPLES == 33
+    states = {}
+    for name, cache_bytes in (('plain', None), ('cached', 2**22)):
+        (tmp_path / name).mkdir()
+        cfg = ddp_cfg(digits_root, tmp_path / name, 1)
+        cfg.train_dataloader.dataset.pipeline[0].cache_bytes = cache_bytes
+        cfg.default_hooks.checkpoint.interval = 1
+        proc = dist_train(cfg, tmp_path / name)
+        log = proc.stdout + proc.stderr
+        assert proc.returncode == 0, log[-3000:]
+        states[name] = torch.load(
+            str(tmp_path / name / 'work' / 'epoch_1.pth'))['state_dict']
+    assert 'Round cache: 17 images decoded once' in log
+    assert [k for k, v in states['plain'].items()
+            if not torch.equal(v, states['cached'][k])] == []

@@ -182,9 +182,11 @@ def measure(config: str, setting: Setting, device: torch.device,
                          generator=generator).to(
                              device, memory_format=memory_format)
     rows = torch.randperm(NUM_DATABASE, generator=generator)[:batch_size]
+    # Labels on the device, as the data preprocessor leaves them: a CPU
+    # tensor inside the compiled graph would keep CUDA graphs off.
     samples = [
         DataSample(metainfo=dict(sample_idx=int(r))).set_gt_label(
-            int(labels[r])) for r in rows
+            labels[r:r + 1].to(device)) for r in rows
     ]
     autocast = torch.autocast(device.type, dtype=torch.bfloat16,
                               enabled=setting.bf16)
@@ -210,6 +212,8 @@ def measure(config: str, setting: Setting, device: torch.device,
         with torch.no_grad(), autocast:
             codes_of(inputs)
 
+    counters = torch._dynamo.utils.counters
+    counters.clear()
     model.train()
     reset_peak_memory(device)
     train = images_per_second(train_step, batch_size, warmup, iters, device)
@@ -218,8 +222,18 @@ def measure(config: str, setting: Setting, device: torch.device,
     reset_peak_memory(device)
     infer = images_per_second(infer_step, batch_size, warmup, iters, device)
     infer_mem = peak_memory_mib(device)
+    # Graphs that CUDA graphs had to leave out (e.g. a CPU op inside), and
+    # how many graphs dynamo made of the two functions (more than 2: graph
+    # breaks or recompilations), so a compiled figure says what it was.
+    notes = []
+    if setting.compile_mode:
+        notes.append(f"{counters['stats']['unique_graphs']} graphs")
+        if setting.compile_mode == 'reduce-overhead':
+            notes.append(f"{counters['inductor']['cudagraph_skips']} "
+                         f'CUDA graph skips')
     return dict(batch=batch_size, train=train, infer=infer,
-                train_mem=train_mem, infer_mem=infer_mem)
+                train_mem=train_mem, infer_mem=infer_mem,
+                notes='; '.join(notes))
 
 
 def machine_line(device: torch.device) -> str:
@@ -270,8 +284,8 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
           f'random input, {args.warmup} warm-up + {args.iters} timed steps'
           f'\n')
     print('| method | setting | batch | train img/s | inference img/s | '
-          'peak memory train / inference |')
-    print('| --- | --- | --- | --- | --- | --- |')
+          'peak memory train / inference | notes |')
+    print('| --- | --- | --- | --- | --- | --- | --- |')
     results = []
     for setting_name in args.settings:
         setting = SETTINGS[setting_name]
@@ -280,7 +294,7 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
             batch = args.batch_size or setting.batch_size
             if reason:
                 print(f'| {method} | {setting.name} | {batch} | not run: '
-                      f'{reason} | | |', flush=True)
+                      f'{reason} | | | |', flush=True)
                 results.append(dict(method=method, setting=setting.name,
                                     skipped=reason))
                 continue
@@ -290,8 +304,8 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
             results.append(row)
             print(f'| {method} | {setting.name} | {row["batch"]} | '
                   f'{row["train"]:,.1f} | {row["infer"]:,.1f} | '
-                  f'{row["train_mem"]:,.0f} / {row["infer_mem"]:,.0f} MiB |',
-                  flush=True)
+                  f'{row["train_mem"]:,.0f} / {row["infer_mem"]:,.0f} MiB | '
+                  f'{row["notes"]} |', flush=True)
     memory = ('torch.cuda.max_memory_allocated' if device.type == 'cuda'
               else "the process's peak resident set (VmHWM)")
     print(f'\nPeak memory: {memory}. Host pid {os.getpid()}.')

@@ -247,6 +247,18 @@ def test_missing_layer4_checkpoint_gives_the_advice():
     message = str(info.value)
     assert 'neck: /nonexistent/resnet50.pth' in message
     assert 'checkpoints/' in message
+    assert 'model.neck.init_cfg.checkpoint=/path/to/file.pth' in message
+    assert 'model.neck.init_cfg=None' in message
+    # The shipped config loads the backbone and the neck's layer4 copies:
+    # each gets its own override key.
+    cfg = Config.fromfile(osp.join(REPO, 'configs/a2net_cub_12bit.py'))
+    cfg.model.backbone.init_cfg.checkpoint = '/nonexistent/resnet50.pth'
+    model = MODELS.build(cfg.model)
+    with pytest.raises(OSError) as info:
+        model.init_weights()
+    assert ('--cfg-options model.backbone.init_cfg.checkpoint=/path/to/'
+            'file.pth model.neck.init_cfg.checkpoint=/path/to/file.pth'
+            ) in str(info.value)
 
 
 @pytest.mark.parametrize('bits', [0, -12, 1.5, True])

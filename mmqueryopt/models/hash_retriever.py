@@ -380,15 +380,20 @@ def _pretrained_advice(model: BaseModel, err: Exception) -> str:
     sources = [f'{name}: {ckpt}' for name, ckpt in checkpoints]
     # Both URLs and torchvision:// names are fetched through torch.hub,
     # which looks for the URL's file name in <hub dir>/checkpoints first.
-    files = [f for f in (_hub_file_name(c) for _, c in checkpoints) if f]
+    files = sorted({f for f in (_hub_file_name(c) for _, c in checkpoints)
+                    if f})
+    # Every module that loads weights needs its own key (A2-Net's neck
+    # loads layer4 copies beside the backbone).
+    names = [name for name, _ in checkpoints] or ['backbone']
+    local = ' '.join(f'model.{name}.init_cfg.checkpoint=/path/to/file.pth'
+                     for name in names)
+    drop = ' '.join(f'model.{name}.init_cfg=None' for name in names)
     hub_dir = torch.hub.get_dir()
     return (f'could not load pretrained weights ({err}). Sources: '
             f'{"; ".join(sources) or "none found"}. With no network, put the '
             f'file ({", ".join(files) or "the checkpoint"}) in '
             f'{hub_dir}/checkpoints/, or point the config at a local copy: '
-            f"--cfg-options model.backbone.init_cfg.checkpoint=/path/to/"
-            f"file.pth, or drop pretraining with "
-            f"model.backbone.init_cfg=None")
+            f'--cfg-options {local}, or drop pretraining with {drop}')
 
 
 def _hub_file_name(checkpoint: str) -> Optional[str]:

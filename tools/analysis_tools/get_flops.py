@@ -1,4 +1,4 @@
-"""Parameters and multiply-accumulates of a QueryOpt config's model.
+"""Parameters and multiply-accumulates of a hashing config's model.
 
     python tools/analysis_tools/get_flops.py CONFIG [--shape 224 224]
 
@@ -86,7 +86,7 @@ def complexity(cfg: Config,
     """Size and cost of ``cfg.model`` for one image.
 
     Args:
-        cfg (Config): A QueryOpt config.
+        cfg (Config): A hashing config (any method).
         shape (Sequence[int]): Input (H, W).
 
     Returns:
@@ -133,7 +133,7 @@ def main():
           f'({result["trainable_params"] / 1e6:.2f} M trainable)\n'
           f'inference (eval, k codes): {result["inference_macs"] / 1e9:.2f} '
           f'GMACs\n'
-          f'training (train, all branches): '
+          f'training (train mode: auxiliary branches, training-only blocks): '
           f'{result["training_macs"] / 1e9:.2f} GMACs')
 
 

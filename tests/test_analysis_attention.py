@@ -1,6 +1,5 @@
 """QueryOpt's attention maps: the decoder's own weights, on the right
 cells, drawn over the right pixels (issue #15)."""
-import os.path as osp
 import pickle
 
 import numpy as np
@@ -80,6 +79,31 @@ def test_neck_output_is_still_the_pair():
     again = pickle.loads(pickle.dumps(feats))
     assert again.level_shapes == feats.level_shapes
     torch.testing.assert_close(again[0], tokens)
+
+
+def test_tokens_are_the_maps_cells_row_major():
+    """Token t of a level is cell (t // w, t % w) of that level's map: the
+    order the maps are put back in (no encoder layer, so that each token
+    is its cell's projection alone)."""
+    model = tiny_model()
+    neck = MODELS.build(
+        dict(type='SubtleFeatureNeck', in_channels=(32, 64), embed_dims=32,
+             top_down_channels=16, num_heads=2, ffn_dims=32, num_layers=0))
+    neck.eval()
+    with torch.no_grad():
+        c3, c4 = model.backbone(torch.randn(1, 3, 32, 24))
+        tokens, _ = feats = neck((c3, c4))
+        p3 = neck.lateral(c3) + neck.top_down(c4)
+        levels = [neck.input_projs[0](p3)[0], neck.input_projs[1](c4)[0]]
+    # A 32 x 24 input: 8 x 6 and 4 x 3 grids, rows and columns differ.
+    assert feats.level_shapes == ((8, 6), (4, 3))
+    t = 0
+    for level, (h, w) in zip(levels, feats.level_shapes):
+        for r in range(h):
+            for c in range(w):
+                torch.testing.assert_close(tokens[0, t], level[:, r, c])
+                t += 1
+    assert t == tokens.shape[1]
 
 
 def marked_head():

@@ -11,7 +11,6 @@ the papers' Table 1 mAP and the difference in points. Methods, variants
 import argparse
 import json
 import os.path as osp
-import sys
 from typing import List, Optional
 
 from mmqueryopt.analysis.results import gather, to_markdown

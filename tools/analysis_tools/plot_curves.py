@@ -14,8 +14,6 @@ import os.path as osp
 import sys
 from typing import List, Optional
 
-import numpy as np
-
 from mmqueryopt.analysis.curves import (check_same_length, default_ns,
                                         load_dump, plot_curves,
                                         precision_at_n, run_names)

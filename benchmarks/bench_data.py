@@ -3,15 +3,18 @@
 The loader is the config's own pieces: its dataset type (``CUB200``) over
 generated JPEGs in CUB's layout in a temporary folder, its train pipeline,
 its batch size and its collate function, in a plain torch ``DataLoader``
-with a shuffling sampler (the round sampler only picks which images; it does
-not change the per-image work). Steady state: after a warm-up pass, the best
-of ``--repeats`` timings, the cases taking turns.
+with a shuffling sampler: the round sampler only picks which images, and a
+round's passes are passes of this loader over its images. Steady state:
+after a warm-up pass (a round's first pass, which fills the round cache),
+the best of ``--repeats`` timings, the cases taking turns.
 
-Cases: MMPretrain's default OpenCV resize ("before") and the resize as
-configured ("after": Pillow, antialiased like the authors' torchvision). A
-case is a :class:`Case` (a dataset builder and a collate function);
-:func:`time_loaders` times any loaders side by side, so another loading path
-is one more case.
+Cases: the config's pipeline without and with the round cache
+(``LoadImageBGR.cache_bytes``); ``--with-cv2`` adds an uncached case with
+MMPretrain's default OpenCV resize instead of the configured Pillow one
+(antialiased like the authors' torchvision). A case is a :class:`Case` (a
+dataset builder and a collate function); :func:`time_loaders` times any
+loaders side by side, so another loading path is one more case. The script
+ends with a projection for a 16-core machine (:func:`print_projection`).
 
 Example::
 

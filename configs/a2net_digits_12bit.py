@@ -85,7 +85,7 @@ test_evaluator = val_evaluator
 # digits config.
 optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=1e-3, weight_decay=1e-4))
-# 10 rounds, lr x 0.1 from round 8, evaluated after rounds 5 and 10.
+# 10 rounds, lr x 0.1 from round 9, evaluated after rounds 5 and 10.
 train_cfg = dict(by_epoch=True, max_epochs=10, val_interval=5)
 param_scheduler = dict(
     type='MultiStepLR', by_epoch=True, milestones=[8], gamma=0.1)

@@ -15,7 +15,7 @@
 #                 val_dataloader.dataset.data_root=DIR \
 #                 test_dataloader.dataset.data_root=DIR
 # The schedule is a starting point, not tuned: every training image once
-# per pass, 10 passes per round, 20 rounds, lr x 0.1 from round 15.
+# per pass, 10 passes per round, 20 rounds, lr x 0.1 from round 16.
 _base_ = [
     '_base_/models/queryopt_r50.py',
     '_base_/datasets/fine_grained_224.py',

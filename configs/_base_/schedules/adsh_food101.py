@@ -1,5 +1,5 @@
 # The authors' schedule for Food-101, in rounds (one epoch = one round): 120
-# rounds, each 10 passes over 2,000 images sampled anew, lr x 0.1 from round
+# rounds, each 10 passes over 2,000 images sampled anew, lr x 0.1 after round
 # 90, test after every 5th round up to round 90, then after every round (the
 # authors' evaluation rounds).
 _base_ = [

@@ -1,5 +1,5 @@
 # The authors' schedule for NABirds, in rounds (one epoch = one round): 50
-# rounds, each 30 passes over 4,000 images sampled anew, lr x 0.1 from round
+# rounds, each 30 passes over 4,000 images sampled anew, lr x 0.1 after round
 # 30, test after every 5th round up to round 40, then after every round: the
 # authors' step is 40 here, although their lr drops at round 30.
 _base_ = [

@@ -6,6 +6,7 @@ from collections import defaultdict
 from typing import Optional, Sequence
 
 import numpy as np
+import torch
 from mmengine.hooks import Hook
 from mmpretrain.visualization import UniversalVisualizer
 
@@ -106,15 +107,17 @@ class RoundVisualizerHook(Hook):
             return
         for key, value in outputs.items():
             if key.startswith('loss'):
-                # Log values may still be graph tensors.
-                self._sums[key] += float(getattr(value, 'detach',
-                                                 lambda: value)())
+                # Summed where they are: a float() here would make the host
+                # wait for the device every iteration.
+                if isinstance(value, torch.Tensor):
+                    value = value.detach()
+                self._sums[key] = self._sums[key] + value
         self._count += 1
 
     def after_train_epoch(self, runner) -> None:
         if self._count:
             runner.visualizer.add_scalars(
-                {f'round/{key}': total / self._count
+                {f'round/{key}': float(total) / self._count
                  for key, total in self._sums.items()},
                 step=runner.epoch + 1)
 

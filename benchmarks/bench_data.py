@@ -262,6 +262,11 @@ def main(argv: Optional[List[str]] = None) -> dict:
                         help='add an uncached case with OpenCV resizing')
     args = parser.parse_args(argv)
 
+    # Set for the timing only: main() also runs inside the test process,
+    # whose later tests must find torch's and OpenCV's thread counts as
+    # they were (a training run with other thread counts sums in another
+    # order).
+    threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
     # As MMEngine's Runner does (env_cfg.mp_cfg.opencv_num_threads=0): no
     # OpenCV thread pool competing with the loader's workers.
     cv2.setNumThreads(0)
@@ -269,6 +274,15 @@ def main(argv: Optional[List[str]] = None) -> dict:
     # small copies in PackInputs took ~10 ms an image in the main process
     # of this busy 2-core machine, hiding what the workers would do.
     torch.set_num_threads(1)
+    try:
+        return _measure(args)
+    finally:
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(cv2_threads)
+
+
+def _measure(args) -> dict:
+    """Time every case; print the table and the projection."""
     cases, batch_size = config_cases(args.config, args.cache_bytes,
                                      args.with_cv2)
     load = os.getloadavg()[0]

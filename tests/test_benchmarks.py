@@ -40,9 +40,13 @@ class _ListHandler(logging.Handler):
 
 
 def test_bench_data_small(capsys):
+    threads = torch.get_num_threads()
     measured = bench_data.main([
         '--sizes', '80x60', '--workers', '0', '--num-images', '16',
         '--repeats', '1', '--min-seconds', '0.01'])
+    # It times with one thread but gives the test process its own back:
+    # later in-process training must sum as a subprocess does.
+    assert torch.get_num_threads() == threads
     assert set(measured) == {('80x60', 0)}
     assert all(rate > 0 for rate in measured[('80x60', 0)].values())
     table = [line for line in capsys.readouterr().out.splitlines()

@@ -31,6 +31,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from functools import partial
+from multiprocessing import Pool
 from typing import Callable, Dict, List, Optional, Tuple
 
 import cv2
@@ -78,18 +79,31 @@ def photo_like(width: int, height: int, seed: int) -> Image.Image:
     return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
 
 
-def write_cub_tree(root: str, num_images: int, size: Tuple[int, int]) -> str:
+def _write_image(job: Tuple[str, Tuple[int, int], int]) -> None:
+    path, size, seed = job
+    photo_like(*size, seed=seed).save(path, quality=90)
+
+
+def write_cub_tree(root: str, num_images: int, size: Tuple[int, int],
+                   processes: int = 1) -> str:
     """A CUB_200_2011 folder whose train split holds ``num_images`` JPEGs of
-    ``size`` (width, height) in ``NUM_CLASSES`` classes."""
+    ``size`` (width, height) in ``NUM_CLASSES`` classes, written by
+    ``processes`` processes."""
     classes = [f'{c:03d}.class_{c}' for c in range(1, NUM_CLASSES + 1)]
-    rows = []
+    jobs, rows = [], []
     for k in range(1, num_images + 1):
         label = (k - 1) % NUM_CLASSES + 1
         rel = f'{classes[label - 1]}/img_{k:05d}.jpg'
         path = osp.join(root, 'images', rel)
         os.makedirs(osp.dirname(path), exist_ok=True)
-        photo_like(*size, seed=k).save(path, quality=90)
+        jobs.append((path, size, k))
         rows.append((k, rel, label))
+    if processes > 1:
+        with Pool(processes) as pool:
+            pool.map(_write_image, jobs, chunksize=16)
+    else:
+        for job in jobs:
+            _write_image(job)
 
     def write(name, lines):
         with open(osp.join(root, name), 'w') as f:

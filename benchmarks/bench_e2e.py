@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from multiprocessing import Pool
 from typing import List, Optional
 
 from mmengine.config import Config
@@ -36,7 +35,7 @@ REPO = osp.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.path.insert(0, REPO)
 
-from bench_data import NUM_CLASSES, photo_like  # noqa: E402
+from bench_data import write_cub_tree  # noqa: E402
 from mmqueryopt.registry import HOOKS  # noqa: E402
 
 PAPER_CUB_IMAGES = 40 * 30 * 2000  # rounds x passes x sampled images
@@ -70,38 +69,6 @@ class RoundTimerHook(Hook):
             f.write(json.dumps(dict(
                 round=runner.epoch, images=self._images,
                 seconds=time.perf_counter() - self._start)) + '\n')
-
-
-def _write_image(job):
-    path, size, seed = job
-    photo_like(*size, seed=seed).save(path, quality=90)
-
-
-def write_cub_layout(root: str, num_images: int, size=(500, 375),
-                     processes: Optional[int] = None) -> str:
-    """CUB_200_2011's files for ``num_images`` training JPEGs (no test
-    images), written in parallel."""
-    classes = [f'{c:03d}.class_{c}' for c in range(1, NUM_CLASSES + 1)]
-    jobs, rows = [], []
-    for k in range(1, num_images + 1):
-        label = (k - 1) % NUM_CLASSES + 1
-        rel = f'{classes[label - 1]}/img_{k:05d}.jpg'
-        path = osp.join(root, 'images', rel)
-        os.makedirs(osp.dirname(path), exist_ok=True)
-        jobs.append((path, size, k))
-        rows.append((k, rel, label))
-    with Pool(processes) as pool:
-        pool.map(_write_image, jobs, chunksize=16)
-
-    def write(name, lines):
-        with open(osp.join(root, name), 'w') as f:
-            f.writelines(f'{line}\n' for line in lines)
-
-    write('classes.txt', [f'{i} {n}' for i, n in enumerate(classes, 1)])
-    write('images.txt', [f'{k} {rel}' for k, rel, _ in rows])
-    write('image_class_labels.txt', [f'{k} {c}' for k, _, c in rows])
-    write('train_test_split.txt', [f'{k} 1' for k, _, _ in rows])
-    return root
 
 
 def bench_config(config: str, data_root: str, work_dir: str, rounds: int,
@@ -162,7 +129,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         data_root = osp.join(base, 'CUB_200_2011')
         start = time.perf_counter()
         if not osp.exists(osp.join(data_root, 'images.txt')):
-            write_cub_layout(data_root, args.num_images)
+            write_cub_tree(data_root, args.num_images, (500, 375),
+                           processes=os.cpu_count())
         written = time.perf_counter() - start
         work_dir = osp.join(base, 'work')
         os.makedirs(work_dir, exist_ok=True)

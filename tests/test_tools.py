@@ -31,6 +31,9 @@ def tiny_config(digits_root, tmp_path):
 def test_train_then_test_tools(tiny_config, tmp_path):
     out = run('tools/train.py', tiny_config)
     assert re.search(r'Final evaluation: .*retrieval/mAP: \d\.\d{4}', out)
+    # A clean console: no library warning on a normal run.
+    assert 'WARNING' not in out and 'Warning' not in out, [
+        line for line in out.splitlines() if 'arning' in line.lower()]
     ckpt = str(tmp_path / 'work' / 'epoch_1.pth')  # 1 round
     for source in ('learned', 'encoded'):
         out = run('tools/test.py', tiny_config, ckpt, '--database', source)

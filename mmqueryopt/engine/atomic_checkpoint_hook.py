@@ -1,8 +1,10 @@
 """MMEngine's CheckpointHook made safe against a kill at any moment."""
+import logging
 import os.path as osp
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
+from mmengine.logging import MMLogger
 
 from mmqueryopt.registry import HOOKS
 from mmqueryopt.fileio import atomic_write, remove_stale_temp_files
@@ -46,6 +48,14 @@ class AtomicCheckpointHook(CheckpointHook):
         Args:
             runner (Runner): The runner of the training process.
         """
+        # MMEngine builds FileClients it never uses here (file_client_args
+        # is None), in this hook and in every checkpoint save, each logging
+        # a deprecation warning about an API no config of ours touches.
+        logger = MMLogger.get_current_instance()
+        if not any(isinstance(f, _DropMessages) for f in logger.filters):
+            logger.addFilter(
+                _DropMessages('"FileClient" will be deprecated',
+                              '"HardDiskBackend" is the alias'))
         super().before_train(runner)
         if not is_main_process():
             return
@@ -143,3 +153,14 @@ class AtomicCheckpointHook(CheckpointHook):
             self.file_backend.remove(path)
         elif self.file_backend.isdir(path):
             self.file_backend.rmtree(path)
+
+
+class _DropMessages(logging.Filter):
+    """Drops log records whose message starts with one of ``starts``."""
+
+    def __init__(self, *starts: str):
+        super().__init__()
+        self.starts = starts
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.starts)

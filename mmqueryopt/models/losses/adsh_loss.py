@@ -51,9 +51,20 @@ def soft_negative(labels_a: Tensor, labels_b: Tensor) -> float:
     Returns:
         float: -P/N; 0 when every pair shares a class.
     """
-    similar = int(similarity(labels_a, labels_b, torch.int64).sum())
-    dissimilar = labels_a.size(0) * labels_b.size(0) - similar
+    return _negative_ratio(similarity(labels_a, labels_b, torch.bool))
+
+
+def _negative_ratio(sim: Tensor) -> float:
+    """-P/N of a similarity matrix (nonzero = similar), counted exactly."""
+    similar = int((sim > 0).sum())
+    dissimilar = sim.numel() - similar
     return -similar / dissimilar if dissimilar else 0.0
+
+
+def _soften(sim: Tensor, negative: float) -> Tensor:
+    """The soft form of a {0, 1} similarity: 1 stays, 0 becomes
+    ``negative``."""
+    return torch.where(sim > 0, sim.new_tensor(1.0), sim.new_tensor(negative))
 
 
 _SIMILARITIES = ('binary', 'soft')
@@ -111,30 +122,24 @@ class ADSHLoss(nn.Module):
             if self.similarity == 'soft' else None)
 
     def target_similarity(self, labels_a: Tensor, labels_b: Tensor,
-                          negative: Optional[float] = None,
                           dtype: torch.dtype = torch.float32) -> Tensor:
         """S for ``labels_a`` x ``labels_b`` in this loss's form.
 
         Args:
             labels_a (Tensor): (n,) class ids or (n, C) multi-hot.
             labels_b (Tensor): (m,) or (m, C).
-            negative (float, optional): The soft form's dissimilar value;
-                defaults to the round's (:meth:`start_round`), else -P/N of
-                these labels.
             dtype (torch.dtype): Of the result.
 
         Returns:
-            Tensor: (n, m).
+            Tensor: (n, m). The soft form's dissimilar value is the round's
+            (:meth:`start_round`), else -P/N of these labels.
         """
         sim = similarity(labels_a, labels_b, dtype)
         if self.similarity == 'binary':
             return sim
-        if negative is None:
-            negative = (self.round_negative
-                        if self.round_negative is not None else
-                        soft_negative(labels_a, labels_b))
-        return torch.where(sim > 0, sim.new_tensor(1.0),
-                           sim.new_tensor(negative))
+        return _soften(sim, self.round_negative
+                       if self.round_negative is not None else
+                       _negative_ratio(sim))
 
     def extra_losses(self, relaxed_codes: Tensor,
                      **train_outputs) -> Dict[str, Tensor]:
@@ -211,12 +216,11 @@ class ADSHLoss(nn.Module):
             Tensor: the new B, (m, L) in {-1, +1}. A zero argument gives +1.
         """
         num_bits = sampled_codes.size(1)
-        sampled_labels = database_labels[sampled_indices]
-        sim = self.target_similarity(
-            sampled_labels, database_labels,
-            negative=(soft_negative(sampled_labels, database_labels)
-                      if self.similarity == 'soft' else None),
-            dtype=sampled_codes.dtype)
+        sim = similarity(database_labels[sampled_indices], database_labels,
+                         sampled_codes.dtype)
+        if self.similarity == 'soft':
+            # This sample's own -P/N (the round's, when start_round saw it).
+            sim = _soften(sim, _negative_ratio(sim))
         scattered = torch.zeros_like(database_codes)
         scattered[sampled_indices] = sampled_codes
         target = num_bits * sim.T @ sampled_codes + self.gamma * scattered

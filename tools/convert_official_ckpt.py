@@ -9,7 +9,8 @@ pickle needs ``--unsafe-pickle`` and the authors' code on ``PYTHONPATH``.
 
 The method is told by the keys, or by ``--method``; each method's key rules
 live in ``mmqueryopt/converters/``. Database codes live outside the
-models and are not converted: evaluate the converted weights with ``tools/test.py --database encoded``, or train on.
+models and are not converted: evaluate the converted weights with
+``tools/test.py --database encoded``, or train on.
 """
 import argparse
 import io

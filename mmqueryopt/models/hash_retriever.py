@@ -32,9 +32,9 @@ class HashRetriever(BaseModel):
         head (dict): E.g. ``QueryHashHead``; gives ``code_length`` and
             ``relaxed_dims`` (L, the width of B: k times the auxiliary
             branches, or k), and optionally ``code_length_param``, the name
-            of its parameter with one row per bit. Its forward returns the relaxed codes, or in
-            training a dict with ``relaxed_codes`` and further tensors for
-            the loss (:meth:`train_outputs`).
+            of its parameter with one row per bit. Its forward returns the
+            relaxed codes, or in training a dict with ``relaxed_codes`` and
+            further tensors for the loss (:meth:`train_outputs`).
         loss (dict): ``ADSHLoss`` or a subclass, with
             ``solve_database_codes`` and ``start_round``. Defaults to
             ``ADSHLoss``.
@@ -207,11 +207,6 @@ class HashRetriever(BaseModel):
         return data_samples
 
     @torch.no_grad()
-    def reset_sampled_codes(self) -> None:
-        """Forget U."""
-        self.sampled_codes.zero_()
-
-    @torch.no_grad()
     def start_round(self, round_index: int, sampled_indices: Tensor) -> None:
         """Forget U and tell the loss which round and sample come next;
         called before every training epoch (one epoch = one round).
@@ -221,7 +216,7 @@ class HashRetriever(BaseModel):
             sampled_indices (Tensor): (s,) the round's database rows, over
                 all ranks.
         """
-        self.reset_sampled_codes()
+        self.sampled_codes.zero_()
         sampled_indices = sampled_indices.to(self.database_labels.device)
         self.loss_module.start_round(round_index,
                                      self.database_labels[sampled_indices],

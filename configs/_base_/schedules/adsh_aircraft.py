@@ -1,7 +1,7 @@
 # The authors' schedule for FGVC-Aircraft, in rounds (one epoch = one round):
-# 40 rounds, each 30 passes over 2,000 images sampled anew, lr x 0.1 after round
-# 30, test after every 5th round up to round 30, then after every round (the
-# authors' evaluation rounds).
+# 40 rounds, each 30 passes over 2,000 images sampled anew, lr x 0.1 after
+# round 30, test after every 5th round up to round 30, then after every round
+# (the authors' evaluation rounds).
 _base_ = [
     '../datasets/aircraft.py',
     './adsh_sgd.py',

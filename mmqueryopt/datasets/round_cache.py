@@ -9,8 +9,8 @@ random crops and flips run on a copy of those pixels as they would on a
 fresh decode, so a cached pass gives the same tensors bit for bit.
 
 Under DDP every rank builds its own dataset and so its own cache, holding
-the images of its own shard. The round hook forgets the cache when a round
-starts and frees its memory when the round ends.
+the images of its own shard. The round hook forgets the cache and frees its
+memory when a round ends.
 """
 import mmap
 import multiprocessing
@@ -155,9 +155,9 @@ class RoundCache:
                 self._header[_STORED] += 1
         return True
 
-    def clear(self, release: bool = True) -> None:
-        """Forget every image (a new round starts); with ``release``, also
-        hand the written pages back to the system.
+    def clear(self) -> None:
+        """Forget every image (the round ended) and hand the written pages
+        back to the system.
 
         Call it only while no loader worker is working, i.e. between
         epochs.
@@ -166,7 +166,7 @@ class RoundCache:
             used = int(self._header[_USED])
             self._header[_GENERATION] += 1
             self._header[[_USED, _STORED, _OVERFLOW, _HITS]] = 0
-        if release and used and hasattr(mmap, 'MADV_REMOVE'):
+        if used and hasattr(mmap, 'MADV_REMOVE'):
             # Frees the shared pages (they read as zeros afterwards).
             length = -(-used // mmap.PAGESIZE) * mmap.PAGESIZE
             self._pixels.madvise(mmap.MADV_REMOVE, 0,

@@ -100,10 +100,6 @@ class ADSHRoundHook(Hook):
         sampler = get_round_sampler(runner.train_dataloader)
         unwrap_model(runner.model).start_round(
             runner.epoch, sampler.round_indices(runner.epoch))
-        # A new sample: forget the last round's decoded images. Workers are
-        # idle between epochs, so no one is writing.
-        for cache in round_caches(runner.train_dataloader.dataset):
-            cache.clear()
 
     def after_train_epoch(self, runner) -> None:
         sampler = get_round_sampler(runner.train_dataloader)
@@ -117,7 +113,9 @@ class ADSHRoundHook(Hook):
                 f'{cache.max_bytes / 2**20:,.0f}), {stats["hits"]} reads '
                 f'served from it, {stats["beyond_budget"]} decodes beyond '
                 f'the budget')
-            cache.clear()  # frees the round's memory
+            # Forgets the round's images and frees their memory; the
+            # workers are idle between epochs, so no one is writing.
+            cache.clear()
 
 
 def get_round_sampler(dataloader) -> RoundSampler:

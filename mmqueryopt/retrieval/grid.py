@@ -14,7 +14,7 @@ import numpy as np
 # Pixels above each thumbnail for its title, and around it for the border.
 TITLE_PX = 20
 PAD_PX = 6
-_DPI = 100
+DPI = 100
 RIGHT, WRONG, NEUTRAL = '#2ca02c', '#d62728', '#7f7f7f'
 
 
@@ -49,6 +49,57 @@ def _thumbnail(path: str, thumb_size: int) -> np.ndarray:
     return np.asarray(canvas)
 
 
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (no display needed, and no GUI
+    backend chosen by the environment)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def grid_figure(num_cells: int, thumb_size: int = 128,
+                ncols: int = 6) -> Tuple[object, list]:
+    """A figure of ``num_cells`` cells and their axes, row by row.
+
+    Args:
+        num_cells (int): Cells to lay out.
+        thumb_size (int): Cell image side in pixels. Defaults to 128.
+        ncols (int): Cells per row. Defaults to 6.
+
+    Returns:
+        tuple: ``(fig, axes)``: the matplotlib figure, ``grid_size(...)``
+        pixels at :data:`DPI`, and a list of ``num_cells`` axes without
+        ticks, each ``thumb_size`` pixels square with room for a title.
+    """
+    plt = pyplot()
+    width, height = grid_size(num_cells, thumb_size, ncols)
+    cols = min(ncols, num_cells)
+    cell_w = thumb_size + 2 * PAD_PX
+    cell_h = cell_w + TITLE_PX
+    fig = plt.figure(figsize=(width / DPI, height / DPI), dpi=DPI)
+    axes = []
+    for n in range(num_cells):
+        row, col = divmod(n, cols)
+        # Axes in figure fractions, from the bottom-left corner.
+        left = (col * cell_w + PAD_PX) / width
+        bottom = (height - (row + 1) * cell_h + PAD_PX) / height
+        ax = fig.add_axes(
+            [left, bottom, thumb_size / width, thumb_size / height])
+        ax.set_xticks([])
+        ax.set_yticks([])
+        axes.append(ax)
+    return fig, axes
+
+
+def save_figure(fig, out_file: str) -> None:
+    """Save ``fig`` as a PNG of exactly its pixel size, then close it."""
+    try:
+        fig.savefig(out_file, dpi=DPI, format='png')
+    finally:
+        pyplot().close(fig)
+
+
 def save_grid(out_file: str,
               query_path: str,
               result_paths: Sequence[str],
@@ -69,37 +120,21 @@ def save_grid(out_file: str,
         thumb_size (int): Thumbnail side in pixels. Defaults to 128.
         ncols (int): Cells per row. Defaults to 6.
     """
-    # Agg: no display needed, and no GUI backend chosen by the environment.
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
     cells = [(query_path, 'query', NEUTRAL)]
     for i, (path, dist) in enumerate(zip(result_paths, distances)):
         color = NEUTRAL
         if query_label is not None and result_labels is not None:
             color = RIGHT if result_labels[i] == query_label else WRONG
         cells.append((path, f'd={int(dist)}', color))
-    width, height = grid_size(len(cells), thumb_size, ncols)
-    cols = min(ncols, len(cells))
-    cell_w = thumb_size + 2 * PAD_PX
-    cell_h = cell_w + TITLE_PX
-    fig = plt.figure(figsize=(width / _DPI, height / _DPI), dpi=_DPI)
+    fig, axes = grid_figure(len(cells), thumb_size, ncols)
     try:
-        for n, (path, title, color) in enumerate(cells):
-            row, col = divmod(n, cols)
-            # Axes in figure fractions, from the bottom-left corner.
-            left = (col * cell_w + PAD_PX) / width
-            bottom = (height - (row + 1) * cell_h + PAD_PX) / height
-            ax = fig.add_axes([left, bottom, thumb_size / width,
-                               thumb_size / height])
+        for ax, (path, title, color) in zip(axes, cells):
             ax.imshow(_thumbnail(path, thumb_size))
-            ax.set_xticks([])
-            ax.set_yticks([])
             for spine in ax.spines.values():
                 spine.set_color(color)
                 spine.set_linewidth(4 if color != NEUTRAL else 1)
             ax.set_title(title, fontsize=9, pad=3)
-        fig.savefig(out_file, dpi=_DPI, format='png')
-    finally:
-        plt.close(fig)
+    except BaseException:
+        pyplot().close(fig)
+        raise
+    save_figure(fig, out_file)

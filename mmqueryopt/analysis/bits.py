@@ -1,56 +1,25 @@
 """What a bit encodes: the images that set it most strongly either way and
 the classes that go with each value."""
-import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from mmqueryopt.retrieval.encoder import encode
 from mmqueryopt.retrieval.grid import _thumbnail
 from .figures import grid_figure, save_figure
 
 
 def relaxed_codes(model, dataloader) -> Tuple[np.ndarray, List[str],
                                               Optional[np.ndarray]]:
-    """The relaxed bits (branch 0, in (-1, 1)) of every image of a loader.
-
-    Images of one batch are run in groups of one size, as
-    :func:`mmqueryopt.retrieval.encode` runs them: the preprocessor would
-    pad a mixed batch, and an image's value would depend on its batch.
-
-    Args:
-        model: A ``HashRetriever`` in eval mode.
-        dataloader: Yields MMEngine batches with ``img_path`` (and
-            ``gt_label`` for labelled data).
+    """The relaxed bits (branch 0, in (-1, 1)) of every image of a loader:
+    :func:`mmqueryopt.retrieval.encoder.encode` with ``relaxed=True``.
 
     Returns:
         tuple: ``(relaxed, paths, labels)``: (N, k) float32 in dataset
         order, the image paths, and (N,) class ids or None when some image
         has no single label.
     """
-    import torch
-    values, paths, labels = [], [], []
-    with torch.no_grad():
-        for batch in dataloader:
-            groups = {}
-            for i, image in enumerate(batch['inputs']):
-                groups.setdefault(tuple(image.shape), []).append(i)
-            rows = [None] * len(batch['inputs'])
-            for members in groups.values():
-                data = model.data_preprocessor(
-                    dict(inputs=[batch['inputs'][i] for i in members]),
-                    False)
-                out = model.extract_feat(data['inputs'])
-                for i, row in zip(members, out[:, :model.code_length]):
-                    rows[i] = row.float().cpu().numpy()
-            values.extend(rows)
-            for sample in batch['data_samples']:
-                paths.append(osp.abspath(sample.img_path))
-                label = sample.get('gt_label')
-                labels.append(int(label[0]) if label is not None
-                              and label.numel() == 1 else None)
-    known = bool(labels) and all(label is not None for label in labels)
-    return (np.stack(values).astype(np.float32), paths,
-            np.asarray(labels, dtype=np.int64) if known else None)
+    return encode(model, dataloader, progress=False, relaxed=True)
 
 
 def strongest(values: np.ndarray, sign: int, num: int) -> np.ndarray:

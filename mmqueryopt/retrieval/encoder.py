@@ -191,7 +191,8 @@ def model_meta(model, checkpoint: str, config: Optional[str] = None) -> dict:
 def encode(
     model,
     dataloader,
-    progress: bool = True
+    progress: bool = True,
+    relaxed: bool = False,
 ) -> Tuple[np.ndarray, List[str], Optional[np.ndarray]]:
     """Encode every image of a dataloader.
 
@@ -200,11 +201,14 @@ def encode(
         dataloader: Yields MMEngine batches (``inputs``, ``data_samples``
             with ``img_path`` and, for labelled data, ``gt_label``).
         progress (bool): Show MMEngine's progress bar. Defaults to True.
+        relaxed (bool): Return the relaxed bits (branch 0, in (-1, 1))
+            instead of the binary codes. Defaults to False.
 
     Returns:
         tuple: ``(codes, paths, labels)``: ``(N, k)`` codes in {-1, +1}
-        (int8), the image paths, and ``(N,)`` class ids when every sample
-        has a single ``gt_label``, else None.
+        (int8; sign with ties to +1, as ``predict``) or, with ``relaxed``,
+        float32 values, the image paths, and ``(N,)`` class ids when every
+        sample has a single ``gt_label``, else None.
     """
     import torch
     from mmengine.utils import ProgressBar
@@ -213,9 +217,11 @@ def encode(
     codes, paths, labels = [], [], []
     with torch.no_grad():
         for batch in dataloader:
-            samples = _predict_by_shape(model, batch)
-            for sample in samples:
-                codes.append(sample.hash_code.cpu().numpy().astype(np.int8))
+            values = _relaxed_by_shape(model, batch)
+            codes.append(values.numpy() if relaxed else
+                         torch.where(values >= 0, 1, -1).to(
+                             torch.int8).numpy())
+            for sample in batch['data_samples']:
                 paths.append(osp.abspath(sample.img_path))
                 label = sample.get('gt_label')
                 # Only single-label class ids: what the grid's right/wrong
@@ -225,37 +231,37 @@ def encode(
             if bar is not None:
                 # Per batch: the bar prints a line per update when its
                 # output is not a terminal (logs, CI).
-                bar.update(len(samples))
+                bar.update(len(values))
     if bar is not None:
         print()  # ProgressBar leaves the cursor on its line
     known = bool(labels) and all(label is not None for label in labels)
-    return (np.stack(codes), paths,
+    return (np.concatenate(codes), paths,
             np.asarray(labels, dtype=np.int64) if known else None)
 
 
-def _predict_by_shape(model, batch: dict) -> list:
-    """``model.test_step`` on each group of same-sized images of a batch,
-    results in batch order.
+def _relaxed_by_shape(model, batch: dict):
+    """The relaxed bits (branch 0) of a batch, (b, k) float32 on the CPU,
+    computed on each group of same-sized images, rows in batch order.
 
     The data preprocessor pads a batch of differently sized images to the
     largest; an image's code would then depend on its batch mates (and on
     ``--batch-size``). A config whose test transforms end in a fixed crop
     gives one group per batch, so this costs nothing there.
     """
-    inputs, samples = batch['inputs'], batch['data_samples']
+    inputs = batch['inputs']
     groups = {}
     for i, image in enumerate(inputs):
         groups.setdefault(tuple(image.shape), []).append(i)
-    if len(groups) == 1:
-        return model.test_step(batch)
-    results = [None] * len(inputs)
+    values = None
     for rows in groups.values():
-        predicted = model.test_step(
-            dict(inputs=[inputs[i] for i in rows],
-                 data_samples=[samples[i] for i in rows]))
-        for i, sample in zip(rows, predicted):
-            results[i] = sample
-    return results
+        data = model.data_preprocessor(
+            dict(inputs=[inputs[i] for i in rows]), False)
+        relaxed = model.extract_feat(
+            data['inputs'])[:, :model.code_length].float().cpu()
+        if values is None:
+            values = relaxed.new_empty(len(inputs), relaxed.size(1))
+        values[rows] = relaxed
+    return values
 
 
 def to_codes(codes: np.ndarray, paths: Sequence[str],

@@ -3,6 +3,8 @@ keys (tests/data/a2net_state_dict_12bit.txt), forward against a per-map
 float64 recomputation, attention maps, pretrained layer4 copies, bad input.
 """
 import os.path as osp
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -162,7 +164,8 @@ def test_converter_maps_every_reference_key():
     reference = reference_state_dict()
     assert len(reference) == 527
     assert detect_method(reference) == 'a2net'
-    converted = convert_state_dict(reference)
+    # A2-Net++: every reference tensor has its place, none is missing.
+    converted = convert_state_dict(reference, 'a2netpp')
     assert len(converted) == 527
     assert code_length(converted) == 12
     model = build(12, generators=True)
@@ -176,11 +179,54 @@ def test_converter_maps_every_reference_key():
     assert torch.equal(
         ours['head.image_generators.reconstructed.upsampling.5.1.bias'],
         reference['netG2.layer6.1.bias'])
-    # A2-Net proper: the same file without the generators' keys.
-    plain = {k: v for k, v in converted.items() if 'image_generators' not in k}
-    result = build(12).load_state_dict(plain, strict=False)
+    # A2-Net proper (what the keys tell): the generators are left out.
+    plain = convert_state_dict(reference)
+    generator_keys = [k for k in reference
+                      if k.split('.')[0] in ('encoder', 'netG', 'encoder2',
+                                             'netG2')]
+    assert len(generator_keys) == 76
+    assert len(plain) == 527 - 76
+    assert not any('image_generators' in key for key in plain)
+    model = build(12)
+    result = model.load_state_dict(plain, strict=False)
     assert result.unexpected_keys == []
     assert set(result.missing_keys) == DATABASE_BUFFERS
+    ours = model.state_dict()
+    for key, value in plain.items():
+        assert torch.equal(ours[key], value), key
+
+
+@pytest.mark.parametrize('method,config,tensors', [
+    (None, 'a2net_cub_12bit', 451), ('a2net', 'a2net_cub_12bit', 451),
+    ('a2netpp', 'a2netpp_cub_12bit', 527)])
+def test_converted_reference_file_loads_into_the_config(tmp_path, method,
+                                                        config, tensors):
+    """The file the tool writes loads, through MMEngine's checkpoint
+    loader, into the config's model with nothing missing or unexpected."""
+    from mmengine.runner import load_checkpoint
+    reference = reference_state_dict()
+    src, dst = str(tmp_path / 'a2net.pth'), str(tmp_path / 'converted.pth')
+    torch.save({'state_dict': reference}, src)
+    argv = [src, dst] + ([] if method is None else ['--method', method])
+    result = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools/convert_official_ckpt.py')] +
+        argv, capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert f'converted {tensors} tensors (12-bit, ' in result.stdout
+    told = 'left out 76 tensors' in result.stdout
+    assert told == (tensors == 451)
+    if told:
+        assert '--method a2netpp' in result.stdout
+    model = build(12, generators=config.startswith('a2netpp'))
+    load_checkpoint(model, dst, strict=False, logger='silent')
+    loaded = model.state_dict()
+    assert torch.equal(loaded['head.tied_weight'], reference['W'])
+    assert torch.equal(loaded['neck.global_refiner.2.bn3.running_var'],
+                       reference['refine_global.layer4.2.bn3.running_var'])
+    if tensors == 527:
+        assert torch.equal(
+            loaded['head.image_generators.holistic.upsampling.0.0.weight'],
+            reference['netG.layer1.0.weight'])
 
 
 def test_convert_tool_tells_a2net_by_its_keys(tmp_path, capsys):
@@ -188,7 +234,9 @@ def test_convert_tool_tells_a2net_by_its_keys(tmp_path, capsys):
     src, dst = str(tmp_path / 'a2net.pth'), str(tmp_path / 'converted.pth')
     torch.save(reference, src)
     convert_main([src, dst])
-    assert 'converted 527 tensors (12-bit)' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert 'converted 451 tensors (12-bit, a2net)' in out
+    assert 'left out 76 tensors' in out
     converted = torch.load(dst)['state_dict']
     assert torch.equal(converted['neck.global_refiner.2.bn3.running_var'],
                        reference['refine_global.layer4.2.bn3.running_var'])
@@ -199,8 +247,7 @@ def test_convert_tool_tells_a2net_by_its_keys(tmp_path, capsys):
 
 def test_refuses_another_code_length_or_method():
     model = build(24)
-    converted = convert_state_dict(reference_state_dict())
-    plain = {k: v for k, v in converted.items() if 'image_generators' not in k}
+    plain = convert_state_dict(reference_state_dict())
     with pytest.raises(ValueError, match='code_length=12.*model 24'):
         model.load_state_dict(plain, strict=False)
     init_default_scope('mmqueryopt')

@@ -8,7 +8,9 @@ their options, is allowed), so a crafted file runs no code. A whole-model
 pickle needs ``--unsafe-pickle`` and the authors' code on ``PYTHONPATH``.
 
 The method is told by the keys, or by ``--method``; each method's key rules
-live in ``mmqueryopt/converters/``. Database codes live outside the
+live in ``mmqueryopt/converters/``. The A2-Net reference model always holds
+A2-Net++'s image generators: ``--method a2net`` (what its keys tell) leaves
+them out, and says so; ``--method a2netpp`` keeps them. Database codes live outside the
 models and are not converted: evaluate the converted weights with
 ``tools/test.py --database encoded``, or train on.
 """
@@ -20,7 +22,8 @@ from typing import Mapping, Optional, Union
 import torch
 from torch import nn
 
-from mmqueryopt.converters import METHODS, code_length, convert_keys
+from mmqueryopt.converters import (METHODS, code_length, convert_keys,
+                                   detect_method, left_out_keys)
 from mmqueryopt.engine.checkpoint_io import (CheckpointFileError,
                                              load_checkpoint_file)
 from mmqueryopt.fileio import atomic_write
@@ -29,7 +32,8 @@ def convert_state_dict(
     state_dict: Union[Mapping[str, torch.Tensor], nn.Module],
     method: Optional[str] = None
 ) -> 'OrderedDict[str, torch.Tensor]':
-    """Rename every key of the authors' state dict (values untouched).
+    """Rename every key of the authors' state dict (values untouched),
+    leaving out those the method's model has no place for.
 
     Args:
         state_dict (dict or nn.Module): The authors' state dict, optionally
@@ -47,6 +51,17 @@ def convert_state_dict(
         TypeError: ``state_dict`` holds no state dict.
         KeyError: A key that no rule maps.
     """
+    return convert_keys(unwrap_state_dict(state_dict), method)
+
+
+def unwrap_state_dict(
+    state_dict: Union[Mapping[str, torch.Tensor], nn.Module]
+) -> Mapping[str, torch.Tensor]:
+    """The state dict inside a checkpoint (see :func:`convert_state_dict`).
+
+    Raises:
+        TypeError: ``state_dict`` holds no state dict.
+    """
     for wrapper in ('model', 'state_dict'):
         if isinstance(state_dict, Mapping) and isinstance(
                 state_dict.get(wrapper), (Mapping, nn.Module)):
@@ -56,7 +71,7 @@ def convert_state_dict(
     if not isinstance(state_dict, Mapping):
         raise TypeError(f'it holds a {type(state_dict).__name__}, not a '
                         f'state dict')
-    return convert_keys(state_dict, method)
+    return state_dict
 
 
 def main(argv=None) -> None:
@@ -89,7 +104,9 @@ def main(argv=None) -> None:
                   else '')
         raise SystemExit(f'error: {err}{advice}') from None
     try:
-        state_dict = convert_state_dict(checkpoint, args.method)
+        reference = unwrap_state_dict(checkpoint)
+        method = args.method or detect_method(reference)
+        state_dict = convert_keys(reference, method)
     except (KeyError, TypeError) as err:
         raise SystemExit(f'error: {args.src!r}: {err.args[0]}') from None
     buffer = io.BytesIO()
@@ -98,7 +115,11 @@ def main(argv=None) -> None:
         buffer)
     atomic_write(args.dst, buffer.getvalue())
     print(f'converted {len(state_dict)} tensors '
-          f'({code_length(state_dict)}-bit) to {args.dst}')
+          f'({code_length(state_dict)}-bit, {method}) to {args.dst}')
+    left_out = left_out_keys(reference, method)
+    if left_out:
+        print(f'left out {len(left_out)} tensors: '
+              f'{METHODS[method].LEFT_OUT_REASON}')
 
 
 if __name__ == '__main__':

@@ -1,17 +1,20 @@
 """Key rules that turn the reference implementations' state dicts into
 ``HashRetriever``'s, one module per method (``KEY_RULES``: (pattern,
 replacement) pairs, the first match wins; ``SIGNATURE``: a pattern only that
-method's keys match; ``CODE_LENGTH_KEY``: the converted parameter with one
-row per bit). Used by ``tools/convert_official_ckpt.py``."""
+method's keys match, or None for a method named only by ``--method``;
+``CODE_LENGTH_KEY``: the converted parameter with one row per bit;
+optionally ``LEFT_OUT``: a pattern of reference keys the method's model has
+no place for, with ``LEFT_OUT_REASON``). Used by
+``tools/convert_official_ckpt.py``."""
 import re
 from collections import OrderedDict
-from typing import Iterable, Mapping, Optional
+from typing import Iterable, List, Mapping, Optional
 
 import torch
 
-from . import a2net, agmh, queryopt
+from . import a2net, a2netpp, agmh, queryopt
 
-METHODS = dict(queryopt=queryopt, agmh=agmh, a2net=a2net)
+METHODS = dict(queryopt=queryopt, agmh=agmh, a2net=a2net, a2netpp=a2netpp)
 
 
 def detect_method(keys: Iterable[str]) -> str:
@@ -20,10 +23,11 @@ def detect_method(keys: Iterable[str]) -> str:
     Raises:
         KeyError: None or several match.
     """
-    keys = list(keys)
+    keys = [key.removeprefix('module.') for key in keys]
     found = [
         name for name, rules in METHODS.items()
-        if any(re.match(rules.SIGNATURE, key) for key in keys)
+        if rules.SIGNATURE is not None and any(
+            re.match(rules.SIGNATURE, key) for key in keys)
     ]
     if len(found) != 1:
         which = (f'several match ({", ".join(found)})' if found else
@@ -42,15 +46,26 @@ def convert_key(key: str, method: str = 'queryopt') -> str:
                    f'checkpoint of the reference code?')
 
 
+def left_out_keys(keys: Iterable[str], method: str) -> List[str]:
+    """The reference keys that ``method``'s model has no place for (see the
+    rules module's ``LEFT_OUT_REASON``), ``module.`` prefixes removed."""
+    pattern = getattr(_rules(method), 'LEFT_OUT', None)
+    keys = (key.removeprefix('module.') for key in keys)
+    return [] if pattern is None else [k for k in keys if re.match(pattern, k)]
+
+
 def convert_keys(state_dict: Mapping[str, torch.Tensor],
                  method: Optional[str] = None
                  ) -> 'OrderedDict[str, torch.Tensor]':
-    """Rename every key (values untouched); ``method`` None detects it."""
+    """Rename every key (values untouched) but those the method's model has
+    no place for (:func:`left_out_keys`); ``method`` None detects it."""
     keys = [key.removeprefix('module.') for key in state_dict]
     method = method or detect_method(keys)
+    left_out = set(left_out_keys(keys, method))
     return OrderedDict(
         (convert_key(key, method), value)
-        for key, value in zip(keys, state_dict.values()))
+        for key, value in zip(keys, state_dict.values())
+        if key not in left_out)
 
 
 def code_length(state_dict: Mapping[str, torch.Tensor]) -> int:

@@ -1,16 +1,25 @@
 """Key rules for A2-Net's reference model (aassxun/DSH_Analysis
-``models/A_2_net.py``, also the A2-Net++ image generators).
+``models/A_2_net.py``) into an A2-Net model.
 
 The reference's torchvision-layout backbone (stem..layer3) has MMPretrain
 ResNet's names; its ``refine_local`` / ``refine_global`` layer4 copies and
-its ``attention`` tower become the neck's refiners and tower; W and the
-generators (``encoder`` + ``netG`` decode the holistic feature,
-``encoder2`` + ``netG2`` its reconstruction) become the head's.
+its ``attention`` tower become the neck's refiners and tower; W becomes the
+head's. The reference model always holds A2-Net++'s image generators
+(``encoder`` + ``netG`` decode the holistic feature, ``encoder2`` + ``netG2``
+its reconstruction); A2-Net has none, so their keys are left out here and
+kept by the ``a2netpp`` rules.
 """
 # A key only A2-Net's checkpoints have, to detect the format.
 SIGNATURE = r'^refine_local\.layer4\.'
 # The converted key whose rows are the bits.
 CODE_LENGTH_KEY = 'head.tied_weight'
+
+
+# Reference keys an A2-Net model has no place for, and why.
+LEFT_OUT = r'^(encoder2?|netG2?)\.'
+LEFT_OUT_REASON = (
+    "A2-Net++'s image generators (encoder, netG, encoder2, netG2), which "
+    'A2-Net does not have; convert with --method a2netpp to keep them')
 
 
 def _generator_layer(source: str):

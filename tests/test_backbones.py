@@ -13,7 +13,7 @@ from mmengine.runner import Runner
 
 import dataset_trees  # noqa: I100
 from conftest import REPO
-from mmqueryopt.models import SubtleFeatureNeck
+from mmqueryopt.models import SubtleFeatureNeck, hash_retriever
 from mmqueryopt.models.hash_retriever import _hub_file_name
 from mmqueryopt.registry import MODELS
 
@@ -272,6 +272,62 @@ def test_mismatched_config_fails_on_first_batch(name, change, match):
 
 def test_frozen_modules_must_name_something():
     cfg = backbone_cfg('queryopt_vit-b16_cub_12bit.py')
-    cfg.model.frozen_modules = ('backbone.layer1', )
+    # One of two names absent: a typo.
+    cfg.model.frozen_modules = ('backbone.cls_token', 'backbone.layer1')
     with pytest.raises(ValueError, match="'backbone.layer1'"):
+        build(cfg)
+
+
+def test_plain_vit_swaps_in_by_backbone_and_channels_alone(
+        tmp_path, monkeypatch):
+    """DeiT-Small's last two blocks (both 384 x 14 x 14 at 224) replace
+    ResNet-50 in the ResNet-50 config by two keys: the neck tells its
+    resolution ratio (1) from the backbone, ResNet's frozen_modules are
+    skipped with a warning, and one training step runs."""
+    child = tmp_path / 'deit_s_cub_12bit.py'
+    child.write_text(
+        f"_base_ = [{osp.join(REPO, 'configs/queryopt_cub_12bit.py')!r}]\n"
+        "model = dict(\n"
+        "    backbone=dict(_delete_=True, type='VisionTransformer',\n"
+        "                  arch='deit-small', out_indices=(10, 11),\n"
+        "                  out_type='featmap'),\n"
+        "    neck=dict(in_channels=(384, 384)))\n")
+    cfg = Config.fromfile(str(child))
+    assert 'upsample_factor' not in cfg.model.neck
+    torch.manual_seed(0)
+    logged = []
+    monkeypatch.setattr(hash_retriever, 'print_log',
+                        lambda msg, **kwargs: logged.append(msg))
+    model = build(cfg)
+    assert len(logged) == 1 and 'nothing is frozen' in logged[0]
+    assert 'backbone.conv1, backbone.bn1, backbone.layer1' in logged[0]
+    assert model.neck.upsample_factor == 1
+    assert isinstance(model.neck.top_down[2], torch.nn.Conv2d)
+    assert all(p.requires_grad for p in model.parameters())
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    model.train()
+    images = torch.randn(2, 3, 224, 224)
+    before = model.backbone.layers[11].ffn.layers[1].weight.detach().clone()
+    relaxed = model(images)
+    assert relaxed.shape == (2, 96)
+    relaxed.square().sum().backward()
+    optimizer.step()
+    after = model.backbone.layers[11].ffn.layers[1].weight
+    assert not torch.equal(before, after)
+    # The ResNet-50 config itself still upsamples (factor 2, as before).
+    resnet = build(Config.fromfile(
+        osp.join(REPO, 'configs/queryopt_cub_12bit.py')))
+    assert resnet.neck.upsample_factor == 2
+    assert isinstance(resnet.neck.top_down[2], torch.nn.ConvTranspose2d)
+
+
+def test_neck_refuses_backbone_maps_it_cannot_fuse():
+    cfg = backbone_cfg('queryopt_vit-b16_cub_12bit.py')
+    del cfg.model.neck.upsample_factor
+    cfg.model.backbone = dict(type='ResNet', depth=18, out_indices=(1, 3))
+    cfg.model.frozen_modules = ()
+    cfg.model.neck.in_channels = (128, 512)
+    with pytest.raises(ValueError, match=r'backbone gives \(1, 128, 28, 28\) '
+                       r'and \(1, 512, 7, 7\): choose other '
+                       r'model.backbone.out_indices'):
         build(cfg)

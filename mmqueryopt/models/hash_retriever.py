@@ -1,8 +1,10 @@
 """The hashing model: backbone, neck and hash head, plus ADSH's database."""
+import logging
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmengine.dist import all_reduce, broadcast, is_distributed
+from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from mmpretrain.structures import DataSample
 from torch import Tensor
@@ -28,7 +30,10 @@ class HashRetriever(BaseModel):
 
     Args:
         backbone (dict): Any MMPretrain backbone returning at least two maps.
-        neck (dict): E.g. ``SubtleFeatureNeck``.
+        neck (dict): E.g. ``SubtleFeatureNeck``. A neck class with a
+            ``fit_to_backbone(cfg, backbone)`` classmethod completes its
+            config from the built backbone first (e.g. the resolution ratio
+            of the maps it fuses), so that a backbone swap is one key.
         head (dict): E.g. ``QueryHashHead``; gives ``code_length`` and
             ``relaxed_dims`` (L, the width of B: k times the auxiliary
             branches, or k), and optionally ``code_length_param``, the name
@@ -42,7 +47,9 @@ class HashRetriever(BaseModel):
             no gradient, e.g. ``('backbone.conv1', 'backbone.bn1',
             'backbone.layer1')`` or a ViT's ``'backbone.cls_token'``. Unlike
             a backbone's ``frozen_stages`` this leaves their BatchNorm in
-            train mode, as the authors do.
+            train mode, as the authors do. Names of which the model has
+            none (those of another backbone, after a swap) are skipped with
+            a warning; some present and some absent is an error (a typo).
         data_preprocessor (dict, optional): Defaults to MMPretrain's
             ``ClsDataPreprocessor``.
         init_cfg (dict, optional): MMEngine init config.
@@ -61,11 +68,10 @@ class HashRetriever(BaseModel):
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
-        self.neck = MODELS.build(neck)
+        self.neck = MODELS.build(_fit_to_backbone(neck, self.backbone))
         self.head = MODELS.build(head)
         self.loss_module = MODELS.build(loss)
-        for name in frozen_modules:
-            _frozen_target(self, name).requires_grad_(False)
+        _freeze(self, frozen_modules)
         width = self.head.relaxed_dims
         self.register_buffer('database_codes', torch.zeros(0, width))
         self.register_buffer('sampled_codes', torch.zeros(0, width))
@@ -107,11 +113,15 @@ class HashRetriever(BaseModel):
             generator (torch.Generator, optional): For a reproducible B.
         """
         device = self.database_codes.device
+        # The model's float type (float64 after .double()); B is drawn in
+        # float32 whatever it is, so its values do not depend on it.
+        dtype = self.database_codes.dtype
         width = self.head.relaxed_dims
         self.database_labels = labels.to(device=device, dtype=torch.long)
         self.database_codes = torch.randn(
-            len(labels), width, generator=generator).to(device)
-        self.sampled_codes = torch.zeros(len(labels), width, device=device)
+            len(labels), width, generator=generator).to(device, dtype)
+        self.sampled_codes = torch.zeros(
+            len(labels), width, device=device, dtype=dtype)
 
     def train_outputs(self, inputs: Tensor) -> Dict[str, Tensor]:
         """Everything the head returns, as a dict.
@@ -351,8 +361,41 @@ def _sample_indices(data_samples: Sequence[DataSample], device,
                                                          non_blocking=True)
 
 
+def _fit_to_backbone(neck: dict, backbone: torch.nn.Module) -> dict:
+    """``neck`` as its class's ``fit_to_backbone`` completes it, if any."""
+    neck_type = neck['type']
+    neck_class = (neck_type if isinstance(neck_type, type) else
+                  MODELS.get(neck_type))
+    fit = getattr(neck_class, 'fit_to_backbone', None)
+    return neck if fit is None else fit(neck, backbone)
+
+
+def _freeze(model: BaseModel, names: Sequence[str]) -> None:
+    """Take the gradient from ``frozen_modules``' submodules or parameters.
+
+    Raises:
+        ValueError: Some names are found and others not.
+    """
+    targets = {name: _frozen_target(model, name) for name in names}
+    absent = [name for name, target in targets.items() if target is None]
+    if absent and len(absent) < len(targets):
+        raise ValueError(
+            f'model.frozen_modules names {absent[0]!r}, which is neither a '
+            f'submodule nor a parameter of the model')
+    if absent:
+        # All absent: names written for the backbone a config swapped out.
+        print_log(
+            f'model.frozen_modules names none of this model\'s submodules '
+            f'or parameters ({", ".join(absent)}): nothing is frozen. Set it '
+            f'to the backbone\'s stem and first stage to freeze them',
+            logger='current', level=logging.WARNING)
+    for target in targets.values():
+        if target is not None:
+            target.requires_grad_(False)
+
+
 def _frozen_target(model: BaseModel, name: str):
-    """The submodule or parameter ``name`` of ``frozen_modules``."""
+    """The submodule or parameter ``name`` of ``frozen_modules``, or None."""
     try:
         return model.get_submodule(name)
     except AttributeError:
@@ -360,9 +403,7 @@ def _frozen_target(model: BaseModel, name: str):
     try:
         return model.get_parameter(name)
     except AttributeError:
-        raise ValueError(
-            f'model.frozen_modules names {name!r}, which is neither a '
-            f'submodule nor a parameter of the model') from None
+        return None
 
 
 def _pretrained_advice(model: BaseModel, err: Exception) -> str:

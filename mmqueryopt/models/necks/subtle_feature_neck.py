@@ -1,12 +1,12 @@
 """QueryOpt's subtle feature extractor: two backbone stages to one token set."""
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmqueryopt.registry import MODELS
-from ..layers import EncoderLayer
+from ..layers import EncoderLayer, backbone_map_shapes
 
 
 class LevelTokens(tuple):
@@ -36,7 +36,8 @@ class SubtleFeatureNeck(BaseModule):
     top_down(C4)``; P3 and the unfused C4 are each projected to
     ``embed_dims`` by a 1x1 conv, flattened and concatenated (P3 tokens
     first), given learned row/column position embeddings, and passed through
-    post-norm encoder layers. Two resolution ratios are fused:
+    post-norm encoder layers. Two resolution ratios are fused, told from the
+    backbone's maps unless ``upsample_factor`` names one:
 
     - ``upsample_factor=2`` (CNNs and hierarchical transformers: ResNet,
       ConvNeXt, Swin...; C4 at half C3's resolution): the authors' path,
@@ -55,8 +56,10 @@ class SubtleFeatureNeck(BaseModule):
         embed_dims (int): Token width d. Defaults to 384.
         top_down_channels (int): Width inside the top-down path. Defaults to
             256.
-        upsample_factor (int): C3's resolution over C4's, 2 or 1. Defaults
-            to 2.
+        upsample_factor (int, optional): C3's resolution over C4's, 2 or 1.
+            None: :class:`HashRetriever` tells it from its backbone's maps
+            (:meth:`fit_to_backbone`), so that swapping the backbone is one
+            key; a neck built alone takes 2 then. Defaults to None.
         num_heads (int): Encoder attention heads. Defaults to 8.
         ffn_dims (int): Encoder FFN hidden width. Defaults to 2048.
         num_layers (int): Encoder layers. Defaults to 1.
@@ -76,7 +79,7 @@ class SubtleFeatureNeck(BaseModule):
                  in_channels: Sequence[int] = (1024, 2048),
                  embed_dims: int = 384,
                  top_down_channels: int = 256,
-                 upsample_factor: int = 2,
+                 upsample_factor: Optional[int] = None,
                  num_heads: int = 8,
                  ffn_dims: int = 2048,
                  num_layers: int = 1,
@@ -91,6 +94,8 @@ class SubtleFeatureNeck(BaseModule):
         if embed_dims % 2:
             raise ValueError(f'embed_dims must be even (half rows, half '
                              f'columns), got {embed_dims}')
+        if upsample_factor is None:
+            upsample_factor = 2
         if upsample_factor not in (1, 2):
             raise ValueError(
                 f'model.neck.upsample_factor must be 2 (second map at half '
@@ -122,6 +127,41 @@ class SubtleFeatureNeck(BaseModule):
             EncoderLayer(embed_dims, num_heads, ffn_dims, dropout)
             for _ in range(num_layers)
         ])
+
+    @classmethod
+    def fit_to_backbone(cls, cfg: dict, backbone: nn.Module) -> dict:
+        """The neck's config with ``upsample_factor`` told by the backbone.
+
+        Called by :class:`HashRetriever` before it builds the neck. The
+        factor is C3's side over C4's for a 224x224 image (the backbone runs
+        on the meta device: shapes only); a factor given in ``cfg`` is kept,
+        and checked against the maps at every forward.
+
+        Args:
+            cfg (dict): This neck's config (``model.neck``).
+            backbone (nn.Module): The built backbone.
+
+        Returns:
+            dict: ``cfg`` with ``upsample_factor`` set.
+
+        Raises:
+            ValueError: The backbone's last two maps are not at one or at
+                two resolutions a factor 2 apart.
+        """
+        if cfg.get('upsample_factor') is not None:
+            return cfg
+        shapes = backbone_map_shapes(backbone)
+        if len(shapes) < 2 or any(len(shape) != 4 for shape in shapes[-2:]):
+            return cfg  # the first forward names the key to change
+        (*_, h3, w3), (*_, h4, w4) = shapes[-2:]
+        for factor in (1, 2):
+            if (h3, w3) == (h4 * factor, w4 * factor):
+                return dict(cfg, upsample_factor=factor)
+        raise ValueError(
+            f'SubtleFeatureNeck fuses a second map at half the first one\'s '
+            f'resolution or at the same one; for a 224x224 image the '
+            f'backbone gives {shapes[-2]} and {shapes[-1]}: choose other '
+            f'model.backbone.out_indices')
 
     def init_weights(self) -> None:
         """Authors' init: Kaiming (fan_out) weights of the fusion path's convs

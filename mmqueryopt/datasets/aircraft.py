@@ -24,8 +24,8 @@ class FGVCAircraftHash(HashingDataset):
     Unlike MMPretrain's ``FGVCAircraft``, ``split='train'`` is the 6,667-image
     trainval list (the retrieval database), not the 3,334-image train list.
     Checks at load time: well-formed lines, unique image ids, every variant in
-    ``variants.txt``. Whether the images exist is checked when they are
-    loaded.
+    ``variants.txt``. Then every image is
+    checked (see :class:`HashingDataset`).
 
     Args:
         data_root (str): The ``fgvc-aircraft-2013b`` folder.
@@ -39,6 +39,8 @@ class FGVCAircraftHash(HashingDataset):
     }
     DATA_PREFIX = 'data/images'
     OFFICIAL_SIZES = {'train': 6667, 'test': 3333}
+    SOURCE = ('FGVC-Aircraft 2013b from '
+              'https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/')
 
     def load_samples(self) -> Tuple[Sequence[str], List[dict]]:
         """Read the split and the variant names of ``variants.txt``."""

@@ -4,13 +4,16 @@ In the hashing protocol the training split is the retrieval database and the
 test split holds the queries. Every dataset here names them ``'train'`` and
 ``'test'`` so that configs look the same whatever the dataset.
 """
+import os.path as osp
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from mmengine.fileio import get_file_backend
+from mmengine.fileio import LocalBackend, get_file_backend
 from mmpretrain.datasets import BaseDataset
 
 from mmqueryopt.registry import TRANSFORMS
+from .errors import DataNotFoundError
+from .image_check import check_images
 from .list_file import ListLine
 
 
@@ -28,7 +31,14 @@ class HashingDataset(BaseDataset):
 
     Every data info holds ``img_path``, ``gt_label`` and ``list_line``
     (``'<list file>:<line>'``, the line that listed the image) so that a
-    missing or broken image found while loading names its source.
+    missing or broken image names its source.
+
+    When it loads its list, the dataset checks that ``data_root`` and every
+    list file exist and that every listed image would load (see
+    :func:`~mmqueryopt.datasets.image_check.check_images`: header and end
+    of each file, in parallel, cached by size and mtime); a problem raises
+    a :class:`DatasetError` whose one line names every broken image, where
+    the dataset comes from and how to check a tree.
 
     Args:
         data_root (str): The dataset's root folder.
@@ -37,6 +47,13 @@ class HashingDataset(BaseDataset):
         warn_size (bool): Warn when the split's size differs from the
             official one. False for a tree that only borrows the layout
             (e.g. the digits export). Defaults to True.
+        skip_broken (bool): Leave missing and broken images out of the
+            split, logging them as a warning, instead of raising. Defaults
+            to False.
+        check_images (bool): Check the images when the list is loaded.
+            False leaves it to the loader (:class:`LoadImageBGR`), at the
+            first batch that holds a broken image; images on a remote
+            backend are never checked here. Defaults to True.
         **kwargs: Other arguments of :class:`mmpretrain.datasets.BaseDataset`
             (``pipeline``, ``test_mode``, ``indices``, ...).
     """
@@ -47,11 +64,15 @@ class HashingDataset(BaseDataset):
     DATA_PREFIX = ''
     #: Number of images per split in the official release.
     OFFICIAL_SIZES: Dict[str, int] = {}
+    #: The dataset's name and official page.
+    SOURCE = ''
 
     def __init__(self,
                  data_root: str,
                  split: str = 'train',
                  warn_size: bool = True,
+                 skip_broken: bool = False,
+                 check_images: bool = True,
                  **kwargs):
         if split not in self.SPLITS:
             raise ValueError(
@@ -59,9 +80,19 @@ class HashingDataset(BaseDataset):
                 f"database) or 'test' (the queries), got {split!r}")
         self.split = split
         self.warn_size = warn_size
+        self.skip_broken = skip_broken
         # One backend for all joins: inferring it per path costs ~1 s on
         # VegFru's 117k test images.
         self.backend = get_file_backend(data_root, enable_singleton=True)
+        self.check_images = check_images and isinstance(
+            self.backend, LocalBackend)
+        if isinstance(self.backend, LocalBackend) and \
+                not osp.isdir(data_root):
+            error = DataNotFoundError(
+                f'{type(self).__name__} data root not found: {data_root} '
+                f'(absolute: {osp.abspath(data_root)})', self.source)
+            error.key = 'data_root'
+            raise error
         # MMPretrain would build the pipeline in its own registry, where our
         # transforms are unknown unless the default scope is ours.
         pipeline = [
@@ -74,6 +105,16 @@ class HashingDataset(BaseDataset):
             data_prefix=self.DATA_PREFIX,
             pipeline=pipeline,
             **kwargs)
+
+    @property
+    def source(self) -> str:
+        """str: Where to get the dataset, for error messages."""
+        if self.warn_size and self.SOURCE:
+            return (f'get {self.SOURCE} (docs/datasets.md lists every '
+                    "dataset's source)")
+        # warn_size=False: a tree that only borrows the layout.
+        return ('docs/datasets.md says where to get each dataset and how '
+                'to export the digits')
 
     @property
     def official_size(self) -> Optional[int]:
@@ -117,14 +158,24 @@ class HashingDataset(BaseDataset):
         raise NotImplementedError
 
     def load_data_list(self) -> List[dict]:
-        """Load the split, set the classes and compare with the official size.
+        """Load the split, set the classes, compare with the official size
+        and check the images.
 
         Returns:
             list[dict]: The data infos.
         """
-        classes, data_list = self.load_samples()
+        try:
+            classes, data_list = self.load_samples()
+        except DataNotFoundError as error:
+            error.source = error.source or self.source
+            raise
         self._metainfo['classes'] = tuple(classes)
         self._warn_size(len(data_list))
+        if self.check_images:
+            data_list = check_images(
+                data_list, self.data_root,
+                f"{type(self).__name__} split '{self.split}'", self.source,
+                self.skip_broken)
         return data_list
 
     def _warn_size(self, size: int) -> None:

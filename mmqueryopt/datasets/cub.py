@@ -20,3 +20,5 @@ class CUB200(IdTableDataset):
         **kwargs: Other arguments of :class:`HashingDataset`.
     """
     OFFICIAL_SIZES = {'train': 5994, 'test': 5794}
+    SOURCE = ('CUB-200-2011 from '
+              'https://www.vision.caltech.edu/datasets/cub_200_2011/')

@@ -22,8 +22,8 @@ class Food101Hash(HashingDataset):
     ``metainfo['classes']`` holds the display names.
 
     Checks at load time: well-formed lines, folder names that do not collide
-    and every listed folder derived from a name of ``labels.txt``. Whether the
-    images exist is checked when they are loaded.
+    and every listed folder derived from a name of ``labels.txt``. Then every
+    image is checked (see :class:`HashingDataset`).
 
     Args:
         data_root (str): The ``food-101`` folder.
@@ -34,6 +34,8 @@ class Food101Hash(HashingDataset):
     ANN_FILES = {'train': 'meta/train.txt', 'test': 'meta/test.txt'}
     DATA_PREFIX = 'images'
     OFFICIAL_SIZES = {'train': 75750, 'test': 25250}
+    SOURCE = ('Food-101 from '
+              'https://data.vision.ee.ethz.ch/cvl/datasets_extra/food-101/')
 
     def load_samples(self) -> Tuple[Sequence[str], List[dict]]:
         """Read the split and the display names of ``labels.txt``."""

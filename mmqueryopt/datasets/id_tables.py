@@ -24,8 +24,8 @@ class IdTableDataset(HashingDataset):
 
     Checks at load time: every table is well formed and has no duplicate id,
     the three image tables list the same ids, split flags are 0 or 1 and every
-    class id is in ``classes.txt``. Whether the images exist is checked when
-    they are loaded (see :class:`LoadImageBGR`).
+    class id is in ``classes.txt``. Then every image is
+    checked (see :class:`HashingDataset`).
 
     Args:
         data_root (str): The dataset's root folder.

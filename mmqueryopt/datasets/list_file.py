@@ -9,8 +9,10 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from mmengine.fileio import get_text
 
+from .errors import DataNotFoundError, DatasetError
 
-class ListFileError(ValueError):
+
+class ListFileError(DatasetError):
     """A list file holds a line that does not fit its dataset's layout."""
 
 
@@ -83,7 +85,7 @@ def read_list(path: str,
     try:
         text = get_text(path)
     except FileNotFoundError:
-        raise FileNotFoundError(
+        raise DataNotFoundError(
             f'List file not found: {path} (check data_root and that the '
             'dataset was extracted in its official layout)') from None
     expected = sep.join(f'<{name}>' for name in fields)

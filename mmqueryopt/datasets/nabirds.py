@@ -20,4 +20,5 @@ class NABirds(IdTableDataset):
         **kwargs: Other arguments of :class:`HashingDataset`.
     """
     OFFICIAL_SIZES = {'train': 23929, 'test': 24633}
+    SOURCE = 'NABirds from https://dl.allaboutbirds.org/nabirds'
     USED_CLASSES_ONLY = True

@@ -20,8 +20,8 @@ class VegFru(HashingDataset):
     names file, so ``metainfo['classes']`` holds the labels as text
     (``'0'`` .. ``'291'``).
 
-    Checks at load time: well-formed lines and labels in 0..291. Whether the
-    images exist is checked when they are loaded.
+    Checks at load time: well-formed lines and labels in 0..291. Then every
+    image is checked (see :class:`HashingDataset`).
 
     Args:
         data_root (str): The folder holding ``vegfru_list/``.
@@ -34,6 +34,7 @@ class VegFru(HashingDataset):
         'test': 'vegfru_list/vegfru_test.txt',
     }
     OFFICIAL_SIZES = {'train': 29200, 'test': 116931}
+    SOURCE = 'VegFru from https://github.com/ustc-vim/vegfru'
     NUM_CLASSES = 292
 
     def load_samples(self) -> Tuple[Sequence[str], List[dict]]:

@@ -1,16 +1,18 @@
 """Retrieval metrics offline, from codes on disk.
 
-Three layouts, each read with ``allow_pickle=False``:
+Every input is read by :func:`mmqueryopt.retrieval.read_codes_file` (the
+reader of ``tools/analysis_tools/code_stats.py``), so any layout it reads
+works here, without unpickling anything:
 
-* ``python tools/eval_codes.py query.npz database.npz``: two codes files
-  (``tools/encode.py --out``); both must hold labels and the same code
-  length, and come from the same model (:func:`check_same_model`).
-* ``python tools/eval_codes.py codes.npz``: one file from
-  ``tools/test.py --out`` (HammingMAP's ``dump_file``: ``query_codes``,
-  ``query_labels``, ``database_codes``, ``database_labels``).
+* ``python tools/eval_codes.py query.npz database.npz``: two files of one
+  set of codes each (``tools/encode.py --out``); both must hold labels and
+  the same code length, and come from the same model
+  (:func:`check_same_model`).
+* ``python tools/eval_codes.py codes.npz``: one file with query and
+  database sides (``tools/test.py --out``), both with labels.
 * ``python tools/eval_codes.py --query-codes q.npy --query-labels ql.npy
-  --db-codes d.npy --db-labels dl.npy``: ``(N, nbits)`` codes in {-1, +1}
-  or {0, 1}; labels as class ids ``(N,)`` or multi-hot ``(N, C)``.
+  --db-codes d.npy --db-labels dl.npy``: ``(N, nbits)`` codes in {-1, +1},
+  {0, 1} or bool; labels as class ids ``(N,)`` or multi-hot ``(N, C)``.
 
 The metrics are :func:`evaluate_retrieval`'s, printed as HammingMAP reports
 them (``retrieval/mAP`` ...), so a test run and this tool agree.
@@ -20,15 +22,10 @@ import json
 import os.path as osp
 from typing import Dict, List, Optional, Tuple
 
-import numpy as np
-
 from mmqueryopt.evaluation.functional import evaluate_retrieval
 from mmqueryopt.fileio import atomic_write
-from mmqueryopt.retrieval import CodesFileError, check_same_model, load_codes
-
-# The keys of a tools/test.py --out file.
-DUMP_KEYS = ('query_codes', 'query_labels', 'database_codes',
-             'database_labels')
+from mmqueryopt.retrieval import (Codes, CodesFileError, check_same_model,
+                                  read_codes_file, read_labels)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -86,81 +83,72 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
-def _load_npy(path: str, what: str) -> np.ndarray:
-    """One plain array; errors name the file and what it should hold."""
+def _exists(path: str, what: str) -> str:
     if not osp.isfile(path):
         raise FileNotFoundError(f'{what} file not found: {path}')
-    try:
-        # allow_pickle=False: a crafted .npy can then run no code.
-        array = np.load(path, allow_pickle=False)
-    except ValueError as error:
-        raise ValueError(f'{what} file {path!r}: cannot read it as a plain '
-                         f'.npy array ({error})') from None
-    if not isinstance(array, np.ndarray):
-        raise ValueError(f'{what} file {path!r}: expected one .npy array, '
-                         f'got an .npz archive')
-    return array
+    return path
 
 
-def _load_pair(query: str, database: str) -> Tuple[np.ndarray, ...]:
-    """Codes and labels of two codes files of one model."""
-    q, d = load_codes(query), load_codes(database)
-    for path, codes in ((query, q), (database, d)):
-        if codes.labels is None:
-            raise CodesFileError(path, 'labels', 'missing: metrics need the '
-                                 'labels of the queries and the database')
+def _load_pair(query: str, database: str) -> Tuple[Codes, Codes]:
+    """The codes of two files of one set of codes each, of one model."""
+    q, d = (read_codes_file(_exists(path, 'codes'), need_labels=True).side()
+            for path in (query, database))
     if q.nbits != d.nbits:
         raise ValueError(
             f'code lengths differ: {query!r} has {q.nbits} bits, {database!r} '
             f'has {d.nbits}')
     check_same_model(d.meta, q.meta, repr(database))
-    return q.packed, q.labels, d.packed, d.labels, q.nbits
+    return q, d
 
 
-def _load_dump(path: str) -> Tuple[np.ndarray, ...]:
-    """Codes and labels of one tools/test.py --out file."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'codes file not found: {path}')
-    with np.load(path, allow_pickle=False) as archive:
-        if 'codes' in archive.files and 'query_codes' not in archive.files:
-            raise ValueError(
-                f'{path!r} is a codes file of one gallery: give the queries '
-                f"and the database, 'QUERY.npz DATABASE.npz'")
-        missing = [key for key in DUMP_KEYS if key not in archive.files]
-        if missing:
-            raise ValueError(f'{path!r} is not a tools/test.py --out file: '
-                             f'missing {", ".join(missing)}')
-        return tuple(archive[key] for key in DUMP_KEYS) + (None, )
+def _load_sides(path: str) -> Tuple[Codes, Codes]:
+    """The query and database codes of one file with both sides."""
+    file = read_codes_file(_exists(path, 'codes'), need_labels=True)
+    if '' in file.sides:
+        raise ValueError(
+            f'{path!r} holds one set of codes (a {file.layout}): give the '
+            f"queries and the database, 'QUERY.npz DATABASE.npz'")
+    return file.side('query'), file.side('database')
 
 
-def load_inputs(args: argparse.Namespace) -> Tuple[np.ndarray, ...]:
-    """``(query_codes, query_labels, db_codes, db_labels, nbits)``; nbits is
-    None unless the codes are packed."""
+def _load_arrays(args: argparse.Namespace) -> Tuple[Codes, Codes]:
+    """Codes and labels of four ``.npy`` files."""
+    sides = []
+    for codes_path, labels_path, what in (
+            (args.query_codes, args.query_labels, 'query'),
+            (args.db_codes, args.db_labels, 'database')):
+        codes = read_codes_file(_exists(codes_path, f'{what} codes')).side()
+        codes.labels = read_labels(
+            _exists(labels_path, f'{what} labels'), len(codes.packed),
+            codes_path)
+        sides.append(codes)
+    if sides[0].nbits != sides[1].nbits:
+        raise ValueError(
+            f'code lengths differ: {args.query_codes!r} has '
+            f'{sides[0].nbits} bits, {args.db_codes!r} has {sides[1].nbits}')
+    return tuple(sides)
+
+
+def load_inputs(args: argparse.Namespace) -> Tuple[Codes, Codes]:
+    """The query and database codes, with their labels."""
     if len(args.files) == 2:
         return _load_pair(*args.files)
     if len(args.files) == 1:
-        return _load_dump(args.files[0])
-    q = _load_npy(args.query_codes, 'query codes')
-    d = _load_npy(args.db_codes, 'database codes')
-    if q.ndim == 2 and d.ndim == 2 and q.shape[1] != d.shape[1]:
-        raise ValueError(
-            f'code lengths differ: {args.query_codes!r} has {q.shape[1]} '
-            f'bits, {args.db_codes!r} has {d.shape[1]}')
-    return (q, _load_npy(args.query_labels, 'query labels'), d,
-            _load_npy(args.db_labels, 'database labels'), None)
+        return _load_sides(args.files[0])
+    return _load_arrays(args)
 
 
 def evaluate(args: argparse.Namespace) -> Dict[str, object]:
     """The metrics, keyed as HammingMAP reports them."""
-    query_codes, query_labels, db_codes, db_labels, nbits = load_inputs(args)
+    query, database = load_inputs(args)
     metrics = evaluate_retrieval(
-        query_codes, db_codes, query_labels, db_labels,
+        query.packed, database.packed, query.labels, database.labels,
         map_topk=(None, *args.map_topk), precision_k=args.precision_k,
         recall_k=args.recall_k, radius=args.radius,
         # As HammingMAP: `mAP` (index order) is always reported.
         tie_break=tuple(dict.fromkeys(('index', *args.tie_break))),
         authors_protocol=args.authors_protocol,
-        nbits=nbits)
+        nbits=query.nbits)
     # HammingMAP's default prefix: the keys of a test run's log.
     return {f'retrieval/{key}': value for key, value in metrics.items()}
 

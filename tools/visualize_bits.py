@@ -12,6 +12,8 @@ bit's balance and the ``--top-classes`` classes with the largest fraction
 of their images at each value). ``--save-relaxed FILE`` also keeps the
 relaxed codes for ``tools/analysis_tools/code_stats.py``.
 """
+# First, before torch loads OpenMP: its wait policy (docs/speed.md).
+import openmp_env  # noqa: F401  # isort: skip
 import argparse
 import json
 import os
@@ -25,10 +27,11 @@ import mmqueryopt  # noqa: F401  (registers every module)
 from encode import build_dataloader, one_line
 from mmqueryopt.analysis.bits import (class_association, relaxed_codes,
                                       save_bit_grid, strongest)
-from mmqueryopt.analysis.code_stats import save_relaxed
 from mmqueryopt.datasets import BrokenImageError
 from mmqueryopt.fileio import atomic_write
-from mmqueryopt.retrieval.encoder import add_encoder_args, encoder_from_args
+from mmqueryopt.retrieval import save_codes
+from mmqueryopt.retrieval.encoder import (add_encoder_args, encoder_from_args,
+                                          model_meta, to_codes)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -57,8 +60,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--num-workers', type=int, help="default: the test dataloader's")
     parser.add_argument(
         '--save-relaxed', metavar='FILE',
-        help='also write the relaxed codes, binary codes, labels and paths '
-        '(.npz) for code_stats.py')
+        help='also write a codes file (.npz) with the relaxed codes, for '
+        'code_stats.py')
     args = parser.parse_args(argv)
     if args.top < 1 or args.top_classes < 1:
         parser.error('--top and --top-classes must be at least 1')
@@ -126,7 +129,11 @@ def main(argv: Optional[List[str]] = None) -> dict:
     atomic_write(osp.join(args.out_dir, 'bits.json'),
                  json.dumps(report, indent=1).encode())
     if args.save_relaxed:
-        save_relaxed(args.save_relaxed, values, paths, labels)
+        # A codes file like tools/encode.py's, plus the relaxed values.
+        codes = to_codes(np.where(values >= 0, 1, -1), paths, labels,
+                         model_meta(model, args.checkpoint, args.config))
+        codes.relaxed = values
+        save_codes(args.save_relaxed, codes)
     print(f'{len(chosen)} bits of {len(paths)} {args.split} images -> '
           f'{args.out_dir}', file=sys.stderr)
     return report

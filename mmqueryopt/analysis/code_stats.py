@@ -1,94 +1,20 @@
 """Health of a set of binary codes: balance, correlation, distances.
 
-Reads the three files the tools write: a codes file of
-``tools/encode.py`` (packed, :func:`mmqueryopt.retrieval.load_codes`), a
-test run's dump (``tools/test.py --out``: both sides, ``--side`` picks one)
-and the relaxed codes of ``tools/visualize_bits.py --save-relaxed``.
+The codes come from any codes file, read by
+:func:`mmqueryopt.retrieval.read_codes_file` (``Codes.signs()``,
+``labels``, ``relaxed``), whichever tool wrote it.
 """
-import io
 import json
-import zipfile
-from typing import Dict, Optional
+from typing import Optional
 
 import numpy as np
 
-from mmqueryopt.fileio import atomic_write
-from mmqueryopt.retrieval import CodesFileError, load_codes
 from .figures import DPI, pyplot, save_figure
 
 # Images whose pairs the distance histograms count; larger sets are
 # subsampled (the pairs grow quadratically).
 MAX_PAIR_ITEMS = 4000
 FIGSIZE = (6.4, 4.8)  # inches: every plot is 640 x 480 pixels
-
-
-def save_relaxed(path: str, relaxed: np.ndarray, paths, labels) -> None:
-    """Write relaxed codes (N, k) with their binary codes, paths, labels."""
-    arrays = dict(relaxed_codes=np.asarray(relaxed, np.float32),
-                  codes=np.where(relaxed >= 0, 1, -1).astype(np.int8),
-                  paths=np.asarray(paths, dtype=str))
-    if labels is not None:
-        arrays['labels'] = np.asarray(labels)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    atomic_write(path, buffer.getvalue())
-
-
-def load_code_arrays(path: str, side: str = 'query') -> Dict[str, object]:
-    """The codes of a file, whichever tool wrote it.
-
-    Args:
-        path (str): A codes file (``tools/encode.py``), a test run's dump
-            (``tools/test.py --out``) or relaxed codes
-            (``tools/visualize_bits.py --save-relaxed``).
-        side (str): ``'query'`` or ``'database'``, for a dump.
-
-    Returns:
-        dict: ``codes`` (N, k) int8 in {-1, +1}, ``labels`` ((N,) or (N, C),
-        or None), ``relaxed`` ((N, k) float or None), ``kind``.
-
-    Raises:
-        CodesFileError: None of those, or a key of the wrong shape; names
-            the file and the key.
-    """
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, EOFError, ValueError) as error:
-        raise CodesFileError(path, None, f'is not a readable npz archive '
-                             f'({error})') from None
-    if not hasattr(archive, 'files'):
-        raise CodesFileError(path, None, 'is a single .npy array, not an '
-                             'npz archive of codes')
-    with archive:
-        keys = set(archive.files)
-        if 'meta' in keys and 'nbits' in keys:
-            codes = load_codes(path)
-            bits = np.unpackbits(codes.packed, axis=1)[:, :codes.nbits]
-            return dict(codes=(2 * bits.astype(np.int8) - 1),
-                        labels=codes.labels, relaxed=None, kind='codes file')
-        if f'{side}_codes' in keys:
-            codes = archive[f'{side}_codes']
-            labels = archive[f'{side}_labels']
-            return dict(codes=_signs(path, f'{side}_codes', codes),
-                        labels=labels, relaxed=None, kind=f'dump ({side})')
-        if 'relaxed_codes' in keys:
-            relaxed = archive['relaxed_codes'].astype(np.float64)
-            if relaxed.ndim != 2:
-                raise CodesFileError(path, 'relaxed_codes',
-                                     f'must be (N, k); got {relaxed.shape}')
-            labels = archive['labels'] if 'labels' in keys else None
-            return dict(codes=np.where(relaxed >= 0, 1, -1).astype(np.int8),
-                        labels=labels, relaxed=relaxed, kind='relaxed')
-    raise CodesFileError(
-        path, None, f'holds none of a codes file (codes, nbits, paths, '
-        f'meta), a test dump ({side}_codes, {side}_labels) or relaxed '
-        f'codes (relaxed_codes); it has {sorted(keys)}')
-
-
-def _signs(path: str, key: str, codes: np.ndarray) -> np.ndarray:
-    if codes.ndim != 2 or not np.isin(codes, (-1, 1)).all():
-        raise CodesFileError(path, key, 'must be (N, k) in {-1, +1}')
-    return codes.astype(np.int8)
 
 
 def _same_label(labels: np.ndarray) -> np.ndarray:

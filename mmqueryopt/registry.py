@@ -3,10 +3,16 @@
 Every registry of MMPretrain gets a child under scope ``mmqueryopt`` so that a
 config with ``default_scope='mmqueryopt'`` can name our types and any
 MMPretrain/MMEngine type side by side (``type='ResNet'`` next to
-``type='QueryHashHead'``).
+``type='QueryHashHead'``). Our registries build in our scope whatever the
+caller's default scope: a model named ``'mmqueryopt.HashRetriever'`` from an
+MMPretrain config (scope ``mmpretrain``) builds its parts from their bare
+names too (docs/registry_and_scopes.md).
 """
+import functools
+from typing import Callable
+
 from mmengine import registry as engine
-from mmengine.registry import Registry
+from mmengine.registry import DefaultScope, Registry
 from mmpretrain import registry as pretrain
 from mmpretrain.utils import register_all_modules
 
@@ -15,10 +21,30 @@ from mmpretrain.utils import register_all_modules
 register_all_modules(init_default_scope=False)
 
 
+def _in_our_scope(build_func: Callable) -> Callable:
+    """``build_func`` run with ``mmqueryopt`` as the default scope.
+
+    MMEngine resolves every bare ``type`` against the registry of the
+    current default scope, so under MMPretrain's scope the nested parts of
+    our models (``SubtleFeatureNeck``...) would be looked up in MMPretrain's
+    registry, which does not hold them. Our scope sees MMPretrain's types
+    too (through the parent), so nothing is lost; ``_scope_`` in a config
+    still wins.
+    """
+
+    @functools.wraps(build_func)
+    def build(cfg, registry, *args, **kwargs):
+        with DefaultScope.overwrite_default_scope('mmqueryopt'):
+            return build_func(cfg, registry, *args, **kwargs)
+
+    return build
+
+
 def _child(parent: Registry, *locations: str) -> Registry:
     return Registry(
         parent.name, parent=parent, scope='mmqueryopt',
-        locations=list(locations))
+        locations=list(locations),
+        build_func=_in_our_scope(parent.build_func))
 
 
 RUNNERS = _child(pretrain.RUNNERS)

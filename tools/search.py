@@ -8,6 +8,8 @@ in index order. ``--out-json`` writes the same as JSON; ``--show-dir`` a PNG
 grid per query (green/red borders when the query is itself in the index with
 a label, so that right and wrong results are known).
 """
+# First, before torch loads OpenMP: its wait policy (docs/speed.md).
+import openmp_env  # noqa: F401  # isort: skip
 import argparse
 import json
 import os

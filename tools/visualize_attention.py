@@ -9,6 +9,8 @@ has one map per bit. The maps come from ``HashRetriever.attention_maps``
 method whose neck or head defines ``attention_maps``); a model without
 them is refused with a one-line message.
 """
+# First, before torch loads OpenMP: its wait policy (docs/speed.md).
+import openmp_env  # noqa: F401  # isort: skip
 import argparse
 import os
 import os.path as osp

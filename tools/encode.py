@@ -14,6 +14,8 @@ several under the distributed launcher, each process encoding every
     torchrun --nproc_per_node 8 tools/encode.py CONFIG CKPT --out codes.npz \
         --launcher pytorch
 """
+# First, before torch loads OpenMP: its wait policy (docs/speed.md).
+import openmp_env  # noqa: F401  # isort: skip
 import argparse
 import sys
 from typing import List, Optional

@@ -1,4 +1,6 @@
 """Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT``."""
+# First, before torch loads OpenMP: its wait policy (docs/speed.md).
+import openmp_env  # noqa: F401  # isort: skip
 import argparse
 from typing import List, Optional
 

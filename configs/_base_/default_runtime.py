@@ -37,6 +37,10 @@ log_processor = dict(type='RoundLogProcessor')
 # (Options such as find_unused_parameters go here, not at the top level.)
 model_wrapper_cfg = dict(type='MMDistributedDataParallel')
 
+# No OpenCV threads in the main process or the loader's workers (which
+# also get one torch thread each from torch). OpenMP's wait policy cannot
+# be set here: torch has loaded OpenMP before a config is read, so the
+# tools set it first thing (tools/openmp_env.py, docs/speed.md).
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),

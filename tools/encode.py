@@ -20,19 +20,21 @@ import argparse
 import sys
 from typing import List, Optional
 
+import torch
 from mmengine.dataset import pseudo_collate
 from mmengine.dist import all_gather_object, get_dist_info
 from mmengine.runner import Runner
 from torch.utils.data import DataLoader, Subset
 
 import mmqueryopt  # noqa: F401  (registers every module)
-from mmqueryopt.datasets import BrokenImageError
-from mmqueryopt.engine.cli import close_dist, join_launcher
+from mmqueryopt.engine.cli import (USER_ERRORS, add_new_keys_flag,
+                                   close_dist, join_launcher, read_config,
+                                   user_error_line, user_error_message)
 from mmqueryopt.retrieval import save_codes
 from mmqueryopt.retrieval.encoder import (IMAGE_EXTENSIONS, ImageListDataset,
-                                          add_encoder_args, encode,
-                                          encoder_from_args, list_images,
-                                          model_meta, to_codes)
+                                          add_encoder_args, build_encoder,
+                                          encode, list_images, model_meta,
+                                          to_codes)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -42,6 +44,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     add_encoder_args(
         parser, 'checkpoint file (loaded with weights_only=True: tensors '
         'and plain data only)')
+    add_new_keys_flag(parser)
     parser.add_argument('--out', required=True, help='codes file to write')
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
@@ -118,21 +121,6 @@ def merge(parts: list, world_size: int) -> tuple:
     return codes, paths, labels
 
 
-def one_line(error: BaseException) -> str:
-    """The message of ``error`` without a dataloader worker's traceback.
-
-    An error in a worker process comes back as the same exception type
-    whose message is the worker's whole traceback; its last line holds the
-    original message (which names the image).
-    """
-    message = str(error).strip()
-    if 'Original Traceback' in message:
-        last = message.splitlines()[-1]
-        name, _, detail = last.partition(': ')
-        message = detail if detail and ' ' not in name else last
-    return message
-
-
 def main(argv: Optional[List[str]] = None) -> None:
     """Run the tool: encode, then write ``--out`` (only on success)."""
     args = parse_args(argv)
@@ -144,19 +132,25 @@ def main(argv: Optional[List[str]] = None) -> None:
     rank, world_size = get_dist_info()
     error = result = None
     try:
+        cfg = read_config(args.config, args.cfg_options, args.allow_new_keys)
         # The checkpoint first: a bad one fails before any data work.
-        cfg, model = encoder_from_args(args)
+        model = build_encoder(
+            cfg, args.checkpoint, args.device or
+            ('cuda' if torch.cuda.is_available() else 'cpu'))
         meta = model_meta(model, args.checkpoint, args.config)
         dataloader = build_dataloader(cfg, args)
         if world_size > 1:
             dataloader = shard(dataloader, rank, world_size)
         result = encode(
             model, dataloader, progress=not args.no_progress and rank == 0)
-    except (FileNotFoundError, NotADirectoryError, BrokenImageError,
-            ValueError) as exc:
-        # One line naming the file at fault; --out is written only at the
-        # end, so nothing is left there.
-        error = f'error: {one_line(exc)}'
+    except (*USER_ERRORS, NotADirectoryError, ValueError, TypeError) as exc:
+        # One line naming the file or key at fault (building the dataset
+        # checked its files and images); --out is written only at the end,
+        # so nothing is left there.
+        error = user_error_line(exc)
+        if error is None and isinstance(exc, TypeError):
+            raise
+        error = error or f'error: {user_error_message(exc)}'
     if world_size > 1:
         # Errors travel with the results: a rank that stopped alone would
         # leave the others waiting in the gather.

@@ -4,9 +4,13 @@ import openmp_env  # noqa: F401  # isort: skip
 import argparse
 from typing import List, Optional
 
+from mmengine.config import Config
+
 import mmqueryopt  # noqa: F401  (registers every module)
+from mmqueryopt.datasets import check_data
+from mmqueryopt.engine.checkpoint_io import load_checkpoint_file
 from mmqueryopt.engine.cli import (add_common_args, build_runner, close_dist,
-                                   exit_on_checkpoint_error, load_config)
+                                   exit_on_user_error, load_config)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -46,7 +50,20 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    cfg = load_config(args)
+    with exit_on_user_error():
+        cfg = load_config(args)
+        configure(cfg, args)
+        # Before the runner logs anything: the checkpoint and the data
+        # that testing reads.
+        load_checkpoint_file(args.checkpoint)
+        check_data(test_data(cfg))
+        runner = build_runner(cfg)
+        runner.test()
+    close_dist()
+
+
+def configure(cfg: Config, args) -> None:
+    """Apply the test options to the config."""
     cfg.load_from = args.checkpoint
     if args.database is not None:
         for hook in cfg.custom_hooks:
@@ -65,10 +82,20 @@ def main(argv: Optional[List[str]] = None) -> None:
         cfg.custom_hooks.append(
             dict(type='RetrievalVisualizationHook', show_dir=args.show_dir,
                  num=args.show_num, topk=args.show_topk))
-    with exit_on_checkpoint_error():
-        runner = build_runner(cfg)
-        runner.test()
-    close_dist()
+
+
+def test_data(cfg: Config) -> Config:
+    """The part of ``cfg`` that testing reads data from: the queries, and
+    the training split when the database is encoded from it (a learned
+    database comes from the checkpoint)."""
+    used = dict(default_scope=cfg.get('default_scope', 'mmqueryopt'),
+                test_dataloader=cfg.test_dataloader)
+    for hook in cfg.get('custom_hooks', []):
+        if (hook.type == 'RetrievalDatabaseHook'
+                and hook.get('source') == 'encoded'):
+            used['train_dataloader'] = (hook.get('dataloader')
+                                        or cfg.train_dataloader)
+    return Config(used, filename=cfg.filename)
 
 
 def database_loader(cfg):

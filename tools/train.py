@@ -5,10 +5,11 @@ import argparse
 from typing import List, Optional
 
 import mmqueryopt  # noqa: F401  (registers every module)
+from mmqueryopt.datasets import check_data
 from mmqueryopt.engine.checkpoint_io import (find_resumable_checkpoint,
                                              load_resumable_checkpoint)
 from mmqueryopt.engine.cli import (add_common_args, build_runner, close_dist,
-                                   exit_on_checkpoint_error, load_config)
+                                   exit_on_user_error, load_config)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -54,13 +55,16 @@ def resume_checkpoint(resume: str, work_dir: str) -> Optional[str]:
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    cfg = load_config(args)
-    if args.no_validate:
-        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-    with exit_on_checkpoint_error():
+    # Config, data and checkpoint first: a mistake in any is one line
+    # before the runner logs or writes anything.
+    with exit_on_user_error():
+        cfg = load_config(args)
+        if args.no_validate:
+            cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+        if args.amp:
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        check_data(cfg)
         if args.resume is not None:
             cfg.resume = True
             cfg.load_from = resume_checkpoint(args.resume, cfg.work_dir)

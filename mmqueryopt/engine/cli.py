@@ -1,11 +1,13 @@
-"""What ``tools/train.py`` and ``tools/test.py`` share: the common command
-line, config defaults, a Runner that also works distributed on CPUs, and
-one-line errors for unusable checkpoint files."""
+"""What the tools share: the common command line, config reading with checked
+``--cfg-options``, config defaults, a Runner that also works distributed on
+CPUs, and one-line errors for what a user can fix (config, data,
+checkpoint files)."""
 import argparse
 import contextlib
 import os
 import os.path as osp
-from typing import Iterator
+import re
+from typing import Iterator, Optional
 
 import torch
 import torch.distributed as dist
@@ -13,17 +15,47 @@ from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from mmqueryopt.datasets import BrokenImageError, DatasetError
 from .checkpoint_io import CheckpointFileError
+from .config_options import (NEW_KEYS_FLAG, ConfigError, read_config,
+                             unknown_argument)
+
+# Errors whose message tells a user what to fix (the file, line or key):
+# printed as one line, without a traceback. A missing file (an image, a
+# pretrained checkpoint) names itself too.
+USER_ERRORS = (ConfigError, DatasetError, BrokenImageError,
+               CheckpointFileError, FileNotFoundError)
 
 
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """``--work-dir``, ``--cfg-options``, ``--launcher`` and ``--local-rank``."""
-    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+def add_cfg_options(parser: argparse.ArgumentParser) -> None:
+    """``--cfg-options`` and ``--allow-new-keys``."""
     parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
-        help='override config keys, e.g. key=value a.b=1 list="[1,2]"')
+        help='override config keys, e.g. key=value a.b=1 list="[1,2]"; '
+        'a key the config does not have must be an argument of the type '
+        f'that reads it (see {NEW_KEYS_FLAG})')
+    add_new_keys_flag(parser)
+
+
+def add_new_keys_flag(parser: argparse.ArgumentParser) -> None:
+    """``--allow-new-keys``, for tools that add ``--cfg-options``
+    themselves."""
+    parser.add_argument(
+        NEW_KEYS_FLAG,
+        action='store_true',
+        help='let --cfg-options add keys the config does not have (by '
+        'default a new top-level key is an error naming the closest '
+        'existing key, and a new nested key must be an argument of its '
+        "dict's type)")
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """``--work-dir``, ``--cfg-options``, ``--allow-new-keys``,
+    ``--launcher`` and ``--local-rank``."""
+    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+    add_cfg_options(parser)
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -37,11 +69,13 @@ def load_config(args: argparse.Namespace) -> Config:
 
     The work dir defaults to ``work_dirs/<config name>``; dataloaders pin
     memory only where there is a GPU to pin for.
+
+    Raises:
+        ConfigError: The file or an override is unusable (see
+            :func:`~mmqueryopt.engine.config_options.read_config`).
     """
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = read_config(args.config, args.cfg_options, args.allow_new_keys)
     cfg.launcher = args.launcher
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
@@ -69,6 +103,10 @@ def build_runner(cfg: Config) -> Runner:
     if cfg.launcher != 'none' and not torch.cuda.is_available():
         _join_gloo_group(cfg.launcher, 'bash tools/dist_train.sh CONFIG '
                          'NUM_PROCESSES')
+        # The Runner logs env_cfg as the run's settings: say what is used.
+        env_cfg = cfg.get('env_cfg') or ConfigDict()
+        env_cfg.setdefault('dist_cfg', ConfigDict()).backend = 'gloo'
+        cfg.env_cfg = env_cfg
         wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(
             type='MMDistributedDataParallel')
         wrapper.device_ids = None
@@ -125,15 +163,83 @@ def close_dist() -> None:
 
 
 @contextlib.contextmanager
-def exit_on_checkpoint_error() -> Iterator[None]:
-    """End the program with ``error: <message>`` (exit status 1) when a
-    checkpoint file is unusable: the message names the file and the cause,
-    and a traceback through MMEngine would only bury it.
+def exit_on_user_error() -> Iterator[None]:
+    """End the program with ``error: <one line>`` (exit status 1) on an
+    error that a user fixes in the command line, the config, the data or
+    a checkpoint file: the message names the file, line or key, and a
+    traceback through MMEngine would only bury it.
+
+    Besides :data:`USER_ERRORS`, a ``TypeError`` from MMEngine's build of a
+    registered type that got an unexpected keyword argument (a config key
+    that :func:`read_config` could not check) becomes one line too.
 
     Yields:
-        None: The block whose checkpoint errors are reported this way.
+        None: The block whose user errors are reported this way.
     """
     try:
         yield
-    except CheckpointFileError as err:
-        raise SystemExit(f'error: {err}') from None
+    except Exception as err:
+        line = user_error_line(err)
+        if line is None:
+            raise
+        raise SystemExit(line) from None
+
+
+def user_error_line(error: BaseException) -> Optional[str]:
+    """``error: <one line>`` for a user error (see
+    :func:`exit_on_user_error`), None for any other error.
+
+    Args:
+        error (BaseException): The error.
+
+    Returns:
+        str | None: The line to end the program with.
+    """
+    if isinstance(error, USER_ERRORS):
+        return f'error: {user_error_message(error)}'
+    if isinstance(error, TypeError):
+        message = _unexpected_argument(error)
+        return None if message is None else f'error: {message}'
+    return None
+
+
+def user_error_message(error: BaseException) -> str:
+    """The one line to print for ``error``.
+
+    A dataloader worker's error comes back with the worker's traceback as
+    its message, whose last line holds the original one.
+
+    Args:
+        error (BaseException): One of :data:`USER_ERRORS` (or any error).
+
+    Returns:
+        str: One line.
+    """
+    message = str(error).strip()
+    if 'Original Traceback' in message:
+        last = message.splitlines()[-1]
+        name, _, detail = last.partition(': ')
+        message = detail if detail and ' ' not in name else last
+    return ' '.join(message.splitlines()) or type(error).__name__
+
+
+def _unexpected_argument(error: TypeError) -> Optional[str]:
+    """The one line for a registered type that MMEngine's
+    ``build_from_cfg`` called with a keyword it does not take; None for any
+    other ``TypeError`` (a bug, to be shown with its traceback)."""
+    keyword = re.search(r"got an unexpected keyword argument '(\w+)'",
+                        str(error))
+    frame = error.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    # Raised by the call itself: the innermost frame is the builder's.
+    if (keyword is None or frame is None
+            or frame.tb_frame.f_code.co_name != 'build_from_cfg'
+            or 'obj_cls' not in frame.tb_frame.f_locals):
+        return None
+    return unknown_argument(frame.tb_frame.f_locals['obj_cls'],
+                            keyword.group(1))
+
+
+# Tools written before the errors above were gathered here call it so.
+exit_on_checkpoint_error = exit_on_user_error

@@ -4,6 +4,7 @@ import json
 import logging
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -157,6 +158,18 @@ def test_missing_list_file(tmp_path):
         DATASETS.build(dict(type='CUB200', data_root=str(root)))
     assert isinstance(info.value, FileNotFoundError)
     assert 'https://www.vision.caltech.edu' in str(info.value)
+
+
+def test_missing_image_folder_is_said_once(tmp_path):
+    root = make_food(tmp_path / 'food')
+    shutil.rmtree(root / 'images')
+    message = check_error(Config(dict(
+        default_scope='mmqueryopt',
+        train_dataloader=dict(dataset=dict(
+            type='Food101Hash', data_root=str(root))))))
+    assert message.startswith('train_dataloader.dataset: Food101Hash image '
+                              f'folder not found: {root}/images; get '
+                              'Food-101 from https://data.vision.ee.ethz.ch')
 
 
 def class_tree(root: Path, splits=('train', 'test')) -> Path:

@@ -13,7 +13,7 @@ from mmpretrain.datasets import BaseDataset
 
 from mmqueryopt.registry import TRANSFORMS
 from .errors import DataNotFoundError
-from .image_check import check_images
+from .image_check import check_listed_images
 from .list_file import ListLine
 
 
@@ -35,10 +35,10 @@ class HashingDataset(BaseDataset):
 
     When it loads its list, the dataset checks that ``data_root`` and every
     list file exist and that every listed image would load (see
-    :func:`~mmqueryopt.datasets.image_check.check_images`: header and end
-    of each file, in parallel, cached by size and mtime); a problem raises
-    a :class:`DatasetError` whose one line names every broken image, where
-    the dataset comes from and how to check a tree.
+    :func:`~mmqueryopt.datasets.image_check.check_listed_images`: header
+    and end of each file, in parallel, cached by size and mtime); a problem
+    raises a :class:`DatasetError` whose one line names every broken image,
+    where the dataset comes from and how to check a tree.
 
     Args:
         data_root (str): The dataset's root folder.
@@ -171,11 +171,16 @@ class HashingDataset(BaseDataset):
             raise
         self._metainfo['classes'] = tuple(classes)
         self._warn_size(len(data_list))
-        if self.check_images:
-            data_list = check_images(
+        if self.check_images and data_list:
+            if not osp.isdir(self.img_prefix):
+                # Said once rather than as every image missing.
+                raise DataNotFoundError(
+                    f'{type(self).__name__} image folder not found: '
+                    f'{self.img_prefix}', self.source)
+            data_list = check_listed_images(
                 data_list, self.data_root,
-                f"{type(self).__name__} split '{self.split}'", self.source,
-                self.skip_broken)
+                f"{type(self).__name__} split '{self.split}'",
+                self.source, self.skip_broken)
         return data_list
 
     def _warn_size(self, size: int) -> None:

@@ -9,7 +9,7 @@ from mmpretrain.datasets.custom import get_samples
 
 from mmqueryopt.registry import DATASETS
 from .errors import DataNotFoundError, DatasetError
-from .image_check import check_images
+from .image_check import check_listed_images
 
 SOURCE = ('put the images in data_root/<split>/<class>/ '
           '(docs/datasets.md, "Your own photos")')
@@ -98,7 +98,7 @@ class ClassFolders(CustomDataset):
         """
         data_list = super().load_data_list()
         if self.check_images:
-            data_list = check_images(
+            data_list = check_listed_images(
                 data_list, self.data_root, f"ClassFolders split "
                 f"'{self.split}'", SOURCE, self.skip_broken)
         return data_list

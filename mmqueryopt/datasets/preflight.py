@@ -62,7 +62,8 @@ def check_data(cfg: Config) -> None:
                 # The runner's build warns about sizes; don't say it twice.
                 warnings.simplefilter('ignore', SplitSizeWarning)
                 dataset = DATASETS.build(dataset_cfg)
-                dataset.full_init()  # in case of lazy_init=True
+                if hasattr(dataset, 'full_init'):  # lazy_init=True
+                    dataset.full_init()
         except DatasetError as error:
             failures.append((error, keys))
     if failures:

@@ -136,27 +136,27 @@ class A2NetLoss(ADSHLoss):
         """
         self._check_outputs(train_outputs)
         on = self.extra_terms_on
-        feats = train_outputs['holistic_feats'].float()
-        reconstructed = train_outputs['reconstructed_feats'].float()
+        feats = train_outputs['holistic_feats'].to(relaxed_codes.dtype)
+        reconstructed = train_outputs['reconstructed_feats'].to(
+            relaxed_codes.dtype)
         num = relaxed_codes.size(0)
         num_bits = relaxed_codes.size(1)
         gram = relaxed_codes.T @ relaxed_codes
         if self.formulation == 'code':
             scale = self.decorr_batch_size or num
             rec = F.mse_loss(reconstructed, feats)
-            decorr = F.mse_loss(
-                gram, scale * torch.eye(num_bits, device=gram.device)
-            ) / scale / num_bits
+            eye = torch.eye(num_bits, dtype=gram.dtype, device=gram.device)
+            decorr = F.mse_loss(gram, scale * eye) / scale / num_bits
         else:
             pairs = num * max(self._num_database, 1)
             rec = (reconstructed - feats).pow(2).sum() / pairs
-            decorr = (gram - num * torch.eye(num_bits, device=gram.device)
-                      ).pow(2).sum() / (num * num_bits) / pairs
+            eye = torch.eye(num_bits, dtype=gram.dtype, device=gram.device)
+            decorr = (gram - num * eye).pow(2).sum() / (num * num_bits) / pairs
         phase_weight = float(on)
         losses = dict(loss_rec=self.rec_weight * phase_weight * rec,
                       loss_decorr=self.decorr_weight * phase_weight * decorr)
         if self.consistency_weight:
-            logits = train_outputs['code_logits'].float()
+            logits = train_outputs['code_logits'].to(relaxed_codes.dtype)
             gap = (logits - relaxed_codes).pow(2)
             consistency = (gap.mean() if self.formulation == 'code' else
                            gap.sum() / (num * max(self._num_database, 1)))
@@ -165,8 +165,10 @@ class A2NetLoss(ADSHLoss):
         for source, weights in self.pixel_weights.items():
             if weights is None:
                 continue
-            images = train_outputs[_IMAGE_KEYS[source]].float()
-            target = _resized(train_outputs['inputs'].float(), images)
+            images = train_outputs[_IMAGE_KEYS[source]].to(
+                relaxed_codes.dtype)
+            target = _resized(train_outputs['inputs'].to(images.dtype),
+                              images)
             losses[f'loss_pixel_{source}'] = weights[int(on)] * F.mse_loss(
                 images, target)
         return losses

@@ -179,13 +179,16 @@ class ADSHLoss(nn.Module):
             dict[str, Tensor]: ``loss_hash`` and ``loss_quant``, scalars,
             and the method's extra terms.
         """
-        # In fp32 even under AMP: F B^T reaches L (96), where bf16 keeps
-        # only ~2 significant digits, and the squared sums exceed fp16's range.
+        # At least fp32 even under AMP: F B^T reaches L (96), where bf16
+        # keeps only ~2 significant digits, and the squared sums exceed
+        # fp16's range. A float64 model stays float64.
         with torch.autocast(relaxed_codes.device.type, enabled=False):
-            relaxed_codes = relaxed_codes.float()
-            database_codes = database_codes.float()
+            dtype = torch.promote_types(relaxed_codes.dtype, torch.float32)
+            relaxed_codes = relaxed_codes.to(dtype)
+            database_codes = database_codes.to(dtype)
             num_bits = relaxed_codes.size(1)
-            sim = self.target_similarity(batch_labels, database_labels)
+            sim = self.target_similarity(batch_labels, database_labels,
+                                         dtype)
             norm = sim.numel() * num_bits / self.scale_bits
             loss_hash = (num_bits * sim -
                          relaxed_codes @ database_codes.T).pow(2).sum() / norm

@@ -24,10 +24,11 @@ from typing import List, Optional
 import numpy as np
 
 import mmqueryopt  # noqa: F401  (registers every module)
-from encode import build_dataloader, one_line
+from encode import build_dataloader
 from mmqueryopt.analysis.bits import (class_association, relaxed_codes,
                                       save_bit_grid, strongest)
 from mmqueryopt.datasets import BrokenImageError
+from mmqueryopt.engine.cli import user_error_message
 from mmqueryopt.fileio import atomic_write
 from mmqueryopt.retrieval import save_codes
 from mmqueryopt.retrieval.encoder import (add_encoder_args, encoder_from_args,
@@ -112,7 +113,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
             raise ValueError(f'--bits {bad} out of range: the codes have '
                              f'{values.shape[1]} bits')
     except (FileNotFoundError, BrokenImageError, ValueError) as error:
-        raise SystemExit(f'error: {one_line(error)}') from None
+        raise SystemExit(f'error: {user_error_message(error)}') from None
     class_names = loader.dataset.metainfo.get('classes')
     names = ([''] * len(paths) if labels is None else
              [_name(class_names, int(c)) for c in labels])

@@ -354,11 +354,13 @@ def test_second_check_opens_nothing_and_edits_are_rechecked(
     assert opened[8:] == [str(edited)]
 
 
-def test_unreadable_cache_is_rebuilt(tmp_path, monkeypatch):
+@pytest.mark.parametrize('content', [
+    '{"version": 1, "files": {trunc', '[]', '{"version": 1, "files": []}'])
+def test_unreadable_cache_is_rebuilt(tmp_path, monkeypatch, content):
     root = make_cub(tmp_path / 'cub')
     path = Path(image_check.cache_file(str(root)))
     path.parent.mkdir(parents=True)
-    path.write_text('{"version": 1, "files": {trunc')
+    path.write_text(content)
     opened = count_checks(monkeypatch)
     DATASETS.build(dict(type='CUB200', data_root=str(root)))
     assert len(opened) == 4

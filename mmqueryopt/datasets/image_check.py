@@ -125,9 +125,10 @@ def _read_cache(path: str) -> Dict[str, list]:
     except (OSError, ValueError):
         return {}  # none yet, or unreadable: check again
     if not isinstance(content, dict) or \
-            content.get('version') != _CACHE_VERSION:
-        return {}
-    return content.get('files', {})
+            content.get('version') != _CACHE_VERSION or \
+            not isinstance(content.get('files'), dict):
+        return {}  # another layout: check again
+    return content['files']
 
 
 def _write_cache(path: str, data_root: str,

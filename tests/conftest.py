@@ -11,6 +11,16 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(REPO, 'tools'))
 
 
+@pytest.fixture(autouse=True, scope='session')
+def image_check_cache(tmp_path_factory):
+    """Keep the datasets' image-check cache out of the user's home (tools
+    run in subprocesses inherit it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv('MMQUERYOPT_CACHE_DIR',
+                     str(tmp_path_factory.mktemp('image_check_cache')))
+        yield
+
+
 @pytest.fixture(scope='session')
 def digits_root(tmp_path_factory):
     """The real digits exported at 16x16 in CUB's layout (1,437 + 360)."""

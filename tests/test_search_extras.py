@@ -13,7 +13,7 @@ import test as test_tool
 from conftest import REPO, tiny_digits_cfg
 from encode import main as encode_main
 from eval_codes import main as eval_main
-from mmqueryopt.datasets import ClassFolders
+from mmqueryopt.datasets import ClassFolders, DatasetError
 from mmqueryopt.evaluation.functional import evaluate_retrieval
 from mmqueryopt.registry import DATASETS
 from mmqueryopt.retrieval.grid import grid_size
@@ -247,7 +247,7 @@ def test_custom_config_empty_folder_is_a_clear_error(tmp_path):
     os.makedirs(osp.join(root, 'train', 'cat'))
     os.makedirs(osp.join(root, 'test', 'cat'))
     runner = Runner.from_cfg(_tiny_custom_cfg(root, str(tmp_path / 'work')))
-    with pytest.raises(RuntimeError, match='no image in the class folders '
+    with pytest.raises(DatasetError, match='no image in the class folders '
                        'of .*train'):
         runner.train()
 

@@ -157,6 +157,6 @@ def test_num_samples_above_training_set_fails_before_training(
 @pytest.mark.skipif(torch.cuda.is_available(), reason='CPU-only refusal')
 @pytest.mark.parametrize('launcher', ['slurm', 'mpi'])
 def test_cpu_refuses_launchers_without_a_gloo_path(launcher):
-    with pytest.raises(RuntimeError, match=f'--launcher {launcher} needs '
+    with pytest.raises(ValueError, match=f'--launcher {launcher} needs '
                        'CUDA.*dist_train.sh'):
         build_runner(Config(dict(launcher=launcher)))

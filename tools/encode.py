@@ -27,14 +27,13 @@ from mmengine.runner import Runner
 from torch.utils.data import DataLoader, Subset
 
 import mmqueryopt  # noqa: F401  (registers every module)
-from mmqueryopt.engine.cli import (USER_ERRORS, add_new_keys_flag,
+from mmqueryopt.engine.cli import (USER_ERRORS, add_encoder_args,
                                    close_dist, join_launcher, read_config,
                                    user_error_line, user_error_message)
 from mmqueryopt.retrieval import save_codes
 from mmqueryopt.retrieval.encoder import (IMAGE_EXTENSIONS, ImageListDataset,
-                                          add_encoder_args, build_encoder,
-                                          encode, list_images, model_meta,
-                                          to_codes)
+                                          build_encoder, encode, list_images,
+                                          model_meta, to_codes)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -44,7 +43,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     add_encoder_args(
         parser, 'checkpoint file (loaded with weights_only=True: tensors '
         'and plain data only)')
-    add_new_keys_flag(parser)
     parser.add_argument('--out', required=True, help='codes file to write')
     source = parser.add_mutually_exclusive_group()
     source.add_argument(

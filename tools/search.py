@@ -21,12 +21,11 @@ from torch.utils.data import DataLoader
 
 import mmqueryopt  # noqa: F401  (registers every module)
 from mmqueryopt.datasets import BrokenImageError
+from mmqueryopt.engine.cli import add_encoder_args, encoder_from_args
 from mmqueryopt.fileio import atomic_write
 from mmqueryopt.retrieval import (BinaryIndex, CodesFileError,
                                   check_same_model)
-from mmqueryopt.retrieval.encoder import (ImageListDataset, add_encoder_args,
-                                          encode, encoder_from_args,
-                                          model_meta)
+from mmqueryopt.retrieval.encoder import ImageListDataset, encode, model_meta
 from mmqueryopt.retrieval.grid import save_grid
 
 

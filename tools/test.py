@@ -67,7 +67,7 @@ def configure(cfg: Config, args) -> None:
     cfg.load_from = args.checkpoint
     if args.database is not None:
         for hook in cfg.custom_hooks:
-            if hook.type == 'RetrievalDatabaseHook':
+            if hook.get('type') == 'RetrievalDatabaseHook':
                 hook.source = args.database
                 if args.database == 'encoded' and not hook.get('dataloader'):
                     hook.dataloader = database_loader(cfg)
@@ -76,7 +76,7 @@ def configure(cfg: Config, args) -> None:
         evaluators = cfg.test_evaluator if isinstance(
             cfg.test_evaluator, list) else [cfg.test_evaluator]
         for evaluator in evaluators:
-            if evaluator.type == 'HammingMAP':
+            if evaluator.get('type') == 'HammingMAP':
                 evaluator.dump_file = args.out
     if args.show_dir:
         cfg.custom_hooks.append(
@@ -91,7 +91,7 @@ def test_data(cfg: Config) -> Config:
     used = dict(default_scope=cfg.get('default_scope', 'mmqueryopt'),
                 test_dataloader=cfg.test_dataloader)
     for hook in cfg.get('custom_hooks', []):
-        if (hook.type == 'RetrievalDatabaseHook'
+        if (hook.get('type') == 'RetrievalDatabaseHook'
                 and hook.get('source') == 'encoded'):
             used['train_dataloader'] = (hook.get('dataloader')
                                         or cfg.train_dataloader)

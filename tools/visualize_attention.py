@@ -24,8 +24,8 @@ import mmqueryopt  # noqa: F401  (registers every module)
 from mmqueryopt.analysis.attention import (map_titles, model_input_image,
                                            save_attention_overlay)
 from mmqueryopt.datasets import BrokenImageError
-from mmqueryopt.retrieval.encoder import (ImageListDataset, add_encoder_args,
-                                          encoder_from_args)
+from mmqueryopt.engine.cli import add_encoder_args, encoder_from_args
+from mmqueryopt.retrieval.encoder import ImageListDataset
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -28,11 +28,11 @@ from encode import build_dataloader
 from mmqueryopt.analysis.bits import (class_association, relaxed_codes,
                                       save_bit_grid, strongest)
 from mmqueryopt.datasets import BrokenImageError
-from mmqueryopt.engine.cli import user_error_message
+from mmqueryopt.engine.cli import (add_encoder_args, encoder_from_args,
+                                   user_error_message)
 from mmqueryopt.fileio import atomic_write
 from mmqueryopt.retrieval import save_codes
-from mmqueryopt.retrieval.encoder import (add_encoder_args, encoder_from_args,
-                                          model_meta, to_codes)
+from mmqueryopt.retrieval.encoder import model_meta, to_codes
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

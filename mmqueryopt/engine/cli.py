@@ -16,6 +16,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmqueryopt.datasets import BrokenImageError, DatasetError
+from mmqueryopt.retrieval import build_encoder
 from .checkpoint_io import CheckpointFileError
 from .config_options import (NEW_KEYS_FLAG, ConfigError, read_config,
                              unknown_argument)
@@ -120,7 +121,7 @@ def _join_gloo_group(launcher: str, torchrun_example: str) -> None:
     """Join a gloo group on a machine without CUDA, where only torchrun's
     environment (the pytorch launcher) names the ranks."""
     if launcher != 'pytorch':
-        raise RuntimeError(
+        raise ConfigError(
             f'--launcher {launcher} needs CUDA; on CPUs launch with '
             f'torchrun: {torchrun_example}')
     if not dist.is_initialized():
@@ -241,5 +242,35 @@ def _unexpected_argument(error: TypeError) -> Optional[str]:
                             keyword.group(1))
 
 
-# Tools written before the errors above were gathered here call it so.
-exit_on_checkpoint_error = exit_on_user_error
+def add_encoder_args(parser: argparse.ArgumentParser,
+                     checkpoint_help: str) -> None:
+    """The arguments naming a trained encoder: ``config``, ``checkpoint``,
+    ``--device``, ``--cfg-options`` and ``--allow-new-keys``.
+
+    Args:
+        parser (argparse.ArgumentParser): The tool's parser.
+        checkpoint_help (str): Help text of the checkpoint argument.
+    """
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('checkpoint', help=checkpoint_help)
+    parser.add_argument(
+        '--device',
+        help="e.g. 'cpu' or 'cuda:0' (default: CUDA when available)")
+    add_cfg_options(parser)
+
+
+def encoder_from_args(args: argparse.Namespace) -> tuple:
+    """The config and the eval-mode model that :func:`add_encoder_args`
+    named; a user error (config, override, checkpoint) ends the program
+    with one line (:func:`exit_on_user_error`).
+
+    Args:
+        args (argparse.Namespace): Parsed arguments.
+
+    Returns:
+        tuple: ``(cfg, model)``.
+    """
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    with exit_on_user_error():
+        cfg = read_config(args.config, args.cfg_options, args.allow_new_keys)
+        return cfg, build_encoder(cfg, args.checkpoint, device)

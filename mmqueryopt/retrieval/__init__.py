@@ -9,7 +9,7 @@
   atomically and read without unpickling, older layouts included;
   :func:`load_codes` reads a gallery; :func:`check_same_model` refuses
   queries of another model.
-* :func:`build_encoder`, :func:`encoder_from_args`, :func:`model_meta`,
+* :func:`build_encoder`, :func:`model_meta`,
   :func:`encode`, :func:`list_images`: a model from CONFIG + CHECKPOINT that
   encodes a dataloader or a folder of images (``tools/encode.py``,
   ``tools/search.py``).
@@ -18,8 +18,8 @@
 from .codes_file import (FORMAT_VERSION, MODEL_KEYS, Codes, CodesFile,
                          CodesFileError, check_same_model, file_sha256,
                          load_codes, read_codes_file, read_labels, save_codes)
-from .encoder import (IMAGE_EXTENSIONS, ImageListDataset, add_encoder_args,
-                      build_encoder, encode, encoder_from_args, list_images,
+from .encoder import (IMAGE_EXTENSIONS, ImageListDataset, build_encoder,
+                      encode, list_images,
                       model_meta)
 from .grid import grid_size, save_grid
 from .index import BinaryIndex, pack_codes
@@ -28,7 +28,7 @@ __all__ = [
     'BinaryIndex', 'Codes', 'CodesFile', 'CodesFileError', 'FORMAT_VERSION',
     'MODEL_KEYS', 'check_same_model', 'file_sha256', 'load_codes',
     'pack_codes', 'read_codes_file', 'read_labels', 'save_codes',
-    'IMAGE_EXTENSIONS', 'ImageListDataset', 'add_encoder_args',
-    'build_encoder', 'encode', 'encoder_from_args', 'list_images',
+    'IMAGE_EXTENSIONS', 'ImageListDataset', 'build_encoder', 'encode',
+    'list_images',
     'model_meta', 'grid_size', 'save_grid'
 ]

@@ -1,6 +1,7 @@
 """Encode images into binary codes with a trained model (CONFIG + CHECKPOINT).
 
-What ``tools/encode.py`` and ``tools/search.py`` share: building the model in
+What ``tools/encode.py`` and ``tools/search.py`` share (their command line is
+:func:`mmqueryopt.engine.cli.add_encoder_args`): building the model in
 eval mode from a config and a checkpoint read by the safe loader, the meta
 that identifies it in a codes file, the images of a folder, and the loop that
 turns a dataloader into packed codes, paths and labels.
@@ -72,51 +73,6 @@ class ImageListDataset:
     def __getitem__(self, index: int) -> dict:
         return self.pipeline(dict(img_path=self.paths[index],
                                   sample_idx=index))
-
-
-def add_encoder_args(parser, checkpoint_help: str) -> None:
-    """The arguments naming an encoder: ``config``, ``checkpoint``,
-    ``--device`` and ``--cfg-options``.
-
-    Args:
-        parser (argparse.ArgumentParser): The tool's parser.
-        checkpoint_help (str): Help text of the checkpoint argument.
-    """
-    from mmengine.config import DictAction
-    parser.add_argument('config', help='config file path')
-    parser.add_argument('checkpoint', help=checkpoint_help)
-    parser.add_argument(
-        '--device',
-        help="e.g. 'cpu' or 'cuda:0' (default: CUDA when available)")
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config keys, e.g. key=value a.b=1 list="[1,2]"')
-
-
-def encoder_from_args(args) -> tuple:
-    """The config and the model that :func:`add_encoder_args` named.
-
-    An unreadable checkpoint ends the program with a one-line
-    ``error: <message>`` naming the file (as ``tools/test.py`` does).
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-
-    Returns:
-        tuple: ``(cfg, model)``.
-    """
-    import torch
-    from mmengine.config import Config
-
-    from mmqueryopt.engine.cli import exit_on_checkpoint_error
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    with exit_on_checkpoint_error():
-        return cfg, build_encoder(cfg, args.checkpoint, device)
 
 
 def build_encoder(cfg, checkpoint: str, device: str = 'cpu'):

@@ -24,8 +24,11 @@ from typing import Dict, Sequence
 
 import torch
 from mmengine.analysis import FlopAnalyzer
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
+
+from mmqueryopt.engine.cli import (add_cfg_options, exit_on_user_error,
+                                   read_config)
 
 
 def sdpa_flop_jit(inputs, outputs) -> int:
@@ -116,17 +119,15 @@ def parse_args():
     parser.add_argument('config', help='config file')
     parser.add_argument('--shape', type=int, nargs=2, default=[224, 224],
                         metavar=('H', 'W'), help='input size')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings of the config')
+    add_cfg_options(parser)
     return parser.parse_args()
 
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    result = complexity(cfg, args.shape)
+    with exit_on_user_error():
+        cfg = read_config(args.config, args.cfg_options, args.allow_new_keys)
+        result = complexity(cfg, args.shape)
     height, width = args.shape
     print(f'{args.config} at {height}x{width}, one image\n'
           f'parameters: {result["params"] / 1e6:.2f} M '

@@ -10,8 +10,9 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from torch import nn
 
-from mmqueryopt.engine import checkpoint_io
 from mmqueryopt.engine.checkpoint_io import load_resumable_checkpoint
+from mmqueryopt.fileio import backend as checkpoint_backend
+from mmqueryopt.fileio import load_checkpoint_file
 
 
 class ToyModel(BaseModel):
@@ -82,7 +83,7 @@ def test_kill_while_writing_a_new_best_keeps_the_previous_best(
         tmp_path, monkeypatch):
     work_dir = str(tmp_path)
     written = []
-    write = checkpoint_io.atomic_write
+    write = checkpoint_backend.atomic_write
 
     def dying_write(path, data):
         written.append(osp.basename(path))
@@ -90,7 +91,7 @@ def test_kill_while_writing_a_new_best_keeps_the_previous_best(
             raise Killed
         write(path, data)
 
-    monkeypatch.setattr(checkpoint_io, 'atomic_write', dying_write)
+    monkeypatch.setattr(checkpoint_backend, 'atomic_write', dying_write)
     with pytest.raises(Killed):
         toy_runner(work_dir).train()
     assert written[-1] == 'best_score_epoch_2.pth'
@@ -98,7 +99,7 @@ def test_kill_while_writing_a_new_best_keeps_the_previous_best(
     assert names(work_dir) == [
         'best_score_epoch_1.pth', 'epoch_2.pth', 'last_checkpoint'
     ]
-    best = torch.load(str(tmp_path / 'best_score_epoch_1.pth'))
+    best = load_checkpoint_file(str(tmp_path / 'best_score_epoch_1.pth'))
     assert best['meta']['epoch'] == 1
     with open(str(tmp_path / 'last_checkpoint')) as f:
         assert load_resumable_checkpoint(f.read())['meta']['epoch'] == 2

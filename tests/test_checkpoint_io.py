@@ -10,11 +10,12 @@ import torch
 from mmengine.logging import MMLogger
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from mmqueryopt.engine.checkpoint_io import (CheckpointFileError,
-                                             find_resumable_checkpoint,
-                                             load_checkpoint_file,
+from mmqueryopt.compat import route_local_checkpoint_loading
+from mmqueryopt.engine.checkpoint_io import (find_resumable_checkpoint,
                                              load_resumable_checkpoint)
-from mmqueryopt.fileio import atomic_write, remove_stale_temp_files
+from mmqueryopt.fileio import (CheckpointFileError, atomic_write,
+                               load_checkpoint_file, load_from_local,
+                               remove_stale_temp_files)
 
 
 class CodeRunningPayload:
@@ -107,6 +108,7 @@ def test_missing_file_is_file_not_found(tmp_path):
 
 def test_mmengine_local_loads_go_through_the_safe_loader(tmp_path):
     path = bad_file('crafted', tmp_path)
+    route_local_checkpoint_loading(load_from_local)
     with pytest.raises(CheckpointFileError, match='was refused'):
         CheckpointLoader.load_checkpoint(path, map_location='cpu')
     assert not (tmp_path / 'code_ran').exists()

@@ -17,6 +17,7 @@ import test as test_tool
 import train as train_tool
 from conftest import REPO, tiny_digits_cfg
 from mmqueryopt.engine.checkpoint_io import load_resumable_checkpoint
+from mmqueryopt.fileio import load_checkpoint_file
 from test_checkpoint_io import bad_file, warnings_logged  # noqa: F401
 
 BAD_KINDS = {
@@ -146,7 +147,7 @@ def test_resume_skips_a_damaged_latest_and_continues(
     work_dir = str(tmp_path / 'work')
     shutil.copytree(killed_while_saving, work_dir)
     survivor = checkpoints(work_dir)[0]
-    resumed_epoch = torch.load(survivor)['meta']['epoch']
+    resumed_epoch = load_checkpoint_file(survivor)['meta']['epoch']
     # What MMEngine's in-place writer leaves when killed: the half-written
     # file under its own name, and last_checkpoint naming it.
     [stale] = glob.glob(osp.join(work_dir, '.*.tmp'))

@@ -15,6 +15,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 from conftest import REPO, tiny_digits_cfg
+from mmqueryopt.fileio import load_checkpoint_file
 from probe_hooks import KillAfterEpochHook, Killed
 
 class LogCapture(logging.Handler):
@@ -88,7 +89,7 @@ def test_resumed_run_matches_uninterrupted_bit_for_bit(
     assert 'Round(train) [1/3]' not in log
 
     last = ROUNDS
-    resumed = torch.load(osp.join(work_dir, f'epoch_{last}.pth'))
+    resumed = load_checkpoint_file(osp.join(work_dir, f'epoch_{last}.pth'))
     expected = whole.model.state_dict()
     assert resumed['state_dict'].keys() == expected.keys()
     differing = [
@@ -97,7 +98,7 @@ def test_resumed_run_matches_uninterrupted_bit_for_bit(
     ]
     assert not differing
     # B did change in the resumed round, so the comparison is not vacuous.
-    killed = torch.load(killed_run[1])['state_dict']['database_codes']
+    killed = load_checkpoint_file(killed_run[1])['state_dict']['database_codes']
     assert not torch.equal(killed, expected['database_codes'])
 
 
@@ -130,7 +131,7 @@ def test_resume_refuses_a_checkpoint_counting_passes(digits_root, killed_run,
     """Before one epoch was one round, epoch numbers counted passes; such a
     checkpoint's epoch 4 would be read as round 4."""
     init_default_scope('mmqueryopt')
-    old = torch.load(killed_run[1])
+    old = load_checkpoint_file(killed_run[1])
     del old['meta']['adsh_rounds']
     path = str(tmp_path / 'old_numbering.pth')
     torch.save(old, path)

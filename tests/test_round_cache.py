@@ -20,6 +20,7 @@ from mmqueryopt.datasets import (LoadImageBGR, RoundCache, RoundCacheError,
 from mmqueryopt.engine import RoundBatchSampler, RoundSampler
 from mmqueryopt.engine.epoch_seed_hook import (epoch_seed,
                                                epoch_worker_init_fn)
+from mmqueryopt.fileio import load_checkpoint_file
 from mmqueryopt.registry import DATASETS
 from probe_hooks import KillAfterEpochHook, Killed
 
@@ -226,7 +227,7 @@ def test_each_ddp_rank_caches_its_shard(digits_root, tmp_path):
         proc = dist_train(cfg, tmp_path / name)
         log = proc.stdout + proc.stderr
         assert proc.returncode == 0, log[-3000:]
-        states[name] = torch.load(
+        states[name] = load_checkpoint_file(
             str(tmp_path / name / 'work' / 'epoch_1.pth'))['state_dict']
     assert 'Round cache: 17 images decoded once' in log
     assert [k for k, v in states['plain'].items()

@@ -10,6 +10,7 @@ from mmengine.runner import Runner, load_checkpoint
 
 from conftest import tiny_digits_cfg
 from mmqueryopt.engine import RoundBatchSampler, RoundSampler
+from mmqueryopt.fileio import CheckpointFileError, load_checkpoint_file
 from mmqueryopt.registry import MODELS
 
 
@@ -239,7 +240,8 @@ def test_weights_only_allows_history_buffer_methods_only(tmp_path):
     from mmengine.logging import HistoryBuffer
     path = str(tmp_path / 'x.pth')
     torch.save({'m': _GetattrPayload('mean')}, path)
-    assert torch.load(path)['m'] is HistoryBuffer.mean
+    assert load_checkpoint_file(path)['m'] is HistoryBuffer.mean
     torch.save({'m': _GetattrPayload('__init__')}, path)
-    with pytest.raises(Exception, match="only HistoryBuffer statistics"):
-        torch.load(path)
+    with pytest.raises(CheckpointFileError,
+                       match="only HistoryBuffer statistics"):
+        load_checkpoint_file(path)

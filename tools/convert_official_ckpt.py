@@ -24,9 +24,8 @@ from torch import nn
 
 from mmqueryopt.converters import (METHODS, code_length, convert_keys,
                                    detect_method, left_out_keys)
-from mmqueryopt.engine.checkpoint_io import (CheckpointFileError,
-                                             load_checkpoint_file)
-from mmqueryopt.fileio import atomic_write
+from mmqueryopt.fileio import (CheckpointFileError, atomic_write,
+                               load_checkpoint_file)
 
 def convert_state_dict(
     state_dict: Union[Mapping[str, torch.Tensor], nn.Module],

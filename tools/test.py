@@ -8,9 +8,9 @@ from mmengine.config import Config
 
 import mmqueryopt  # noqa: F401  (registers every module)
 from mmqueryopt.datasets import check_data
-from mmqueryopt.engine.checkpoint_io import load_checkpoint_file
 from mmqueryopt.engine.cli import (add_common_args, build_runner, close_dist,
                                    exit_on_user_error, load_config)
+from mmqueryopt.fileio import load_checkpoint_file
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -12,6 +12,7 @@ from typing import Iterable, List, Mapping, Optional
 
 import torch
 
+from mmqueryopt.fileio import strip_ddp_prefix
 from . import a2net, a2netpp, agmh, queryopt
 
 METHODS = dict(queryopt=queryopt, agmh=agmh, a2net=a2net, a2netpp=a2netpp)
@@ -23,7 +24,7 @@ def detect_method(keys: Iterable[str]) -> str:
     Raises:
         KeyError: None or several match.
     """
-    keys = [key.removeprefix('module.') for key in keys]
+    keys = [strip_ddp_prefix(key) for key in keys]
     found = [
         name for name, rules in METHODS.items()
         if rules.SIGNATURE is not None and any(
@@ -50,7 +51,7 @@ def left_out_keys(keys: Iterable[str], method: str) -> List[str]:
     """The reference keys that ``method``'s model has no place for (see the
     rules module's ``LEFT_OUT_REASON``), ``module.`` prefixes removed."""
     pattern = getattr(_rules(method), 'LEFT_OUT', None)
-    keys = (key.removeprefix('module.') for key in keys)
+    keys = (strip_ddp_prefix(key) for key in keys)
     return [] if pattern is None else [k for k in keys if re.match(pattern, k)]
 
 
@@ -59,7 +60,7 @@ def convert_keys(state_dict: Mapping[str, torch.Tensor],
                  ) -> 'OrderedDict[str, torch.Tensor]':
     """Rename every key (values untouched) but those the method's model has
     no place for (:func:`left_out_keys`); ``method`` None detects it."""
-    keys = [key.removeprefix('module.') for key in state_dict]
+    keys = [strip_ddp_prefix(key) for key in state_dict]
     method = method or detect_method(keys)
     left_out = set(left_out_keys(keys, method))
     return OrderedDict(

@@ -1,14 +1,15 @@
 """MMEngine's CheckpointHook made safe against a kill at any moment."""
-import logging
 import os.path as osp
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import MMLogger
 
+from mmqueryopt.compat import (drop_file_client_deprecation,
+                               route_local_checkpoint_loading)
+from mmqueryopt.fileio import (ATOMIC_BACKEND, atomic_write, load_from_local,
+                               remove_stale_temp_files)
 from mmqueryopt.registry import HOOKS
-from mmqueryopt.fileio import atomic_write, remove_stale_temp_files
-from .checkpoint_io import ATOMIC_BACKEND
 
 
 @HOOKS.register_module()
@@ -41,6 +42,17 @@ class AtomicCheckpointHook(CheckpointHook):
                 and '://' not in str(self.out_dir or '')):
             self.backend_args = dict(backend=ATOMIC_BACKEND)
 
+    def before_run(self, runner) -> None:
+        """Load checkpoints safely: before the runner loads any (``load_from``,
+        ``resume``, ``init_cfg``), MMEngine's local loader becomes
+        :func:`mmqueryopt.fileio.load_checkpoint_file`
+        (:func:`mmqueryopt.compat.route_local_checkpoint_loading` says why).
+
+        Args:
+            runner (Runner): The runner.
+        """
+        route_local_checkpoint_loading(load_from_local)
+
     def before_train(self, runner) -> None:
         """Set up as MMEngine does, then remove the temporary files that a
         killed run left in the checkpoint folder.
@@ -48,14 +60,7 @@ class AtomicCheckpointHook(CheckpointHook):
         Args:
             runner (Runner): The runner of the training process.
         """
-        # MMEngine builds FileClients it never uses here (file_client_args
-        # is None), in this hook and in every checkpoint save, each logging
-        # a deprecation warning about an API no config of ours touches.
-        logger = MMLogger.get_current_instance()
-        if not any(isinstance(f, _DropMessages) for f in logger.filters):
-            logger.addFilter(
-                _DropMessages('"FileClient" will be deprecated',
-                              '"HardDiskBackend" is the alias'))
+        drop_file_client_deprecation(MMLogger.get_current_instance())
         super().before_train(runner)
         if not is_main_process():
             return
@@ -153,14 +158,3 @@ class AtomicCheckpointHook(CheckpointHook):
             self.file_backend.remove(path)
         elif self.file_backend.isdir(path):
             self.file_backend.rmtree(path)
-
-
-class _DropMessages(logging.Filter):
-    """Drops log records whose message starts with one of ``starts``."""
-
-    def __init__(self, *starts: str):
-        super().__init__()
-        self.starts = starts
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith(self.starts)

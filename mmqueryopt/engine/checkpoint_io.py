@@ -1,124 +1,23 @@
-"""Reading checkpoint files safely and writing them atomically.
+"""Which checkpoint a run resumes from, checked before the Runner reads it.
 
-Reading: :func:`load_checkpoint_file` is the one loader for every checkpoint
-that comes from outside (``tools/test.py``, ``load_from``, ``--resume``, the
-converter). It unpickles with ``weights_only=True`` (tensors, plain data and
-the types allow-listed in :mod:`.safe_globals`), so a crafted file runs no
-code, and it turns every way an existing file can be unusable (a directory,
-empty, truncated, damaged, not a checkpoint, refused pickle) into one
-:class:`CheckpointFileError` that names the file and the cause (a missing
-file stays a ``FileNotFoundError``, as in MMEngine). Importing
-this module makes it MMEngine's loader for local paths, so the Runner, its
-``resume`` and ``mmengine.runner.load_checkpoint`` use it too.
-
-Writing: :class:`AtomicLocalBackend` routes MMEngine's checkpoint saving
-through :func:`mmqueryopt.fileio.atomic_write`, so a reader (or a process
-killed mid-write) sees either the old file or the new one, never a part.
+:func:`find_resumable_checkpoint` picks the checkpoint of ``--resume``
+without a path (skipping damaged ones); :func:`load_resumable_checkpoint`
+loads one through :func:`mmqueryopt.fileio.load_checkpoint_file` and checks
+that it holds what ``Runner.resume`` reads.
 """
-import errno
 import logging
 import os
 import os.path as osp
-import pickle
 import re
-import zipfile
-import zlib
-from typing import Any, Iterable, List, Optional, Union
+from typing import Any, List, Optional
 
-import torch
-from mmengine.fileio import LocalBackend, register_backend
 from mmengine.logging import print_log
-from mmengine.runner.checkpoint import CheckpointLoader
 
-from mmqueryopt.fileio import atomic_write
+from mmqueryopt.fileio import CheckpointFileError, load_checkpoint_file
 
-# torch.save's archive starts with a zip local file header; its legacy
-# format and plain pickles start with the pickle PROTO opcode.
-_ZIP_MAGIC = b'PK\x03\x04'
-_PICKLE_PROTO = b'\x80'
-# The name AtomicLocalBackend is registered under, for backend_args.
-ATOMIC_BACKEND = 'atomic_local'
 _NUMBERED = re.compile(r'^(?P<stem>.*?)(?P<number>\d+)\.pth$')
 # What Runner.resume reads unconditionally.
 _RESUME_KEYS = ('meta', 'state_dict', 'message_hub')
-
-
-class CheckpointFileError(ValueError):
-    """A checkpoint file that cannot be used.
-
-    Args:
-        path (str): The file.
-        reason (str): What is wrong, one word for programs:
-            ``'not_a_file'``, ``'empty'``, ``'truncated'``, ``'damaged'``,
-            ``'not_a_checkpoint'``, ``'unsafe_pickle'``,
-            ``'not_importable'``, ``'unreadable'`` or ``'not_resumable'``.
-        detail (str): The cause in words, for people.
-    """
-
-    def __init__(self, path: str, reason: str, detail: str):
-        self.path, self.reason, self.detail = path, reason, detail
-        super().__init__(f'checkpoint {path!r} {detail}')
-
-
-def load_checkpoint_file(path: str,
-                         map_location: Any = 'cpu',
-                         *,
-                         unsafe_pickle: bool = False,
-                         extra_safe_globals: Iterable = ()) -> Any:
-    """Load a ``torch.save`` file without running code from it.
-
-    Zip archives (torch's format) are first read whole with their CRC-32
-    checks, which catches a truncated or bit-flipped file that
-    ``torch.load`` would read into silently wrong tensors.
-
-    Args:
-        path (str): The file.
-        map_location: As for :func:`torch.load`. Defaults to ``'cpu'``.
-        unsafe_pickle (bool): Unpickle with Python's full unpickler
-            (``weights_only=False``): a crafted file then runs any code it
-            names. Only for a file whose source is trusted. Defaults to
-            False.
-        extra_safe_globals (Iterable): Further classes to allow-list for
-            this call only (e.g. ``argparse.Namespace``).
-
-    Returns:
-        The unpickled object (a dict for every checkpoint MMEngine writes).
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist.
-        CheckpointFileError: It exists but cannot be loaded; the message
-            names the file and the cause.
-    """
-    path = osp.expanduser(path)
-    if not osp.exists(path):
-        raise FileNotFoundError(errno.ENOENT, 'no such checkpoint file', path)
-    if not osp.isfile(path):
-        raise CheckpointFileError(path, 'not_a_file',
-                                  'is not a file (a directory?)')
-    size = osp.getsize(path)
-    if size == 0:
-        raise CheckpointFileError(
-            path, 'empty', 'is empty (0 bytes): its save never wrote data')
-    with open(path, 'rb') as f:
-        head = f.read(len(_ZIP_MAGIC))
-    if head == _ZIP_MAGIC:
-        _check_archive(path, size)
-    elif not head.startswith(_PICKLE_PROTO):
-        raise CheckpointFileError(
-            path, 'not_a_checkpoint',
-            f'is not a checkpoint: torch.save writes a zip archive (or, '
-            f'before torch 1.6, a pickle), but the file starts with {head!r}')
-    try:
-        if unsafe_pickle:
-            return torch.load(path, map_location=map_location,
-                              weights_only=False)
-        with torch.serialization.safe_globals(list(extra_safe_globals)):
-            return torch.load(path, map_location=map_location,
-                              weights_only=True)
-    except MemoryError:
-        raise  # says nothing about the file
-    except Exception as err:
-        raise _load_error(path, size, err, unsafe_pickle) from None
 
 
 def load_resumable_checkpoint(path: str, map_location: Any = 'cpu') -> dict:
@@ -204,119 +103,6 @@ def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
         + ('; '.join(problems) or 'there is none')
         + '. Remove the damaged files (or the work dir) to train from the '
         'start.')
-
-
-@register_backend(ATOMIC_BACKEND)
-class AtomicLocalBackend(LocalBackend):
-    """MMEngine's local file backend with atomic :meth:`put`.
-
-    ``Runner.save_checkpoint`` ends in ``file_backend.put(bytes, path)``;
-    selecting this backend (``backend_args=dict(backend=ATOMIC_BACKEND)``)
-    makes every checkpoint it writes appear whole or not at all.
-    """
-
-    def put(self, obj: bytes, filepath: Union[str, os.PathLike]) -> None:
-        """Write ``obj`` to ``filepath`` through :func:`atomic_write`.
-
-        Args:
-            obj (bytes): Data to write.
-            filepath (str or PathLike): Where.
-        """
-        atomic_write(str(filepath), obj)
-
-
-# MMEngine's own local loader calls torch.load bare, whose errors name
-# neither the file nor the cause (a truncated file ends in "OSError: [Errno
-# 22] Invalid argument"). Its scheme registry is the one place every local
-# load passes (Runner.load_checkpoint and resume, load_checkpoint, init_cfg
-# 'Pretrained'); a Runner subclass would miss the last two.
-@CheckpointLoader.register_scheme(prefixes='', force=True)
-def load_from_local_safely(filename: str, map_location: Any) -> Any:
-    """MMEngine's loader for local paths: :func:`load_checkpoint_file`.
-
-    Args:
-        filename (str): The file.
-        map_location: As for :func:`torch.load`.
-
-    Returns:
-        The loaded checkpoint.
-    """
-    return load_checkpoint_file(filename, map_location)
-
-
-def _check_archive(path: str, size: int) -> None:
-    """Read every record of a zip archive, checking its CRC-32."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            for record in archive.infolist():
-                # torch.save with set_crc32_options(False) stores 0.
-                if record.CRC == 0:
-                    continue
-                with archive.open(record) as stream:
-                    while stream.read(1 << 24):
-                        pass
-    except (zipfile.BadZipFile, OSError, EOFError, zlib.error,
-            NotImplementedError) as err:
-        raise _damaged(path, size, err) from None
-
-
-def _load_error(path: str, size: int, err: Exception,
-                unsafe_pickle: bool) -> CheckpointFileError:
-    """The error for a file that ``torch.load`` could not read."""
-    refusal = _weights_only_refusal(err) if not unsafe_pickle else None
-    if refusal is not None:
-        return CheckpointFileError(
-            path, 'unsafe_pickle',
-            'was refused by the safe unpickler (weights_only=True), which '
-            'reads only tensors and plain data; unpickling it fully could '
-            f'run code ({refusal})')
-    if isinstance(err, (ImportError, AttributeError)) and unsafe_pickle:
-        # Only the full unpickler imports the classes a file names.
-        return CheckpointFileError(
-            path, 'not_importable',
-            f'pickles objects of code that is not importable here: {err}')
-    if isinstance(err, (EOFError, OSError, pickle.UnpicklingError)) or (
-            isinstance(err, RuntimeError) and any(
-                word in str(err)
-                for word in ('PytorchStreamReader', 'EOF', 'corrupt'))):
-        return _damaged(path, size, err)
-    # Not a sign of damage (e.g. a map_location naming a missing device):
-    # keep torch's words, add the file.
-    return CheckpointFileError(path, 'unreadable',
-                               f'could not be loaded: {_describe(err)}')
-
-
-def _damaged(path: str, size: int, err: BaseException) -> CheckpointFileError:
-    """The error for a file whose bytes are not a complete checkpoint."""
-    cause = _describe(err)
-    if isinstance(err, zipfile.BadZipFile) and 'CRC' not in cause:
-        return CheckpointFileError(
-            path, 'truncated',
-            f'is truncated or damaged ({size} bytes): it starts as a '
-            f'torch.save archive but its end (the zip directory) is missing '
-            f'or unreadable, as when a save or copy stops early ({cause})')
-    return CheckpointFileError(
-        path, 'damaged',
-        f'is damaged ({size} bytes) and cannot be read whole ({cause})')
-
-
-def _describe(err: BaseException) -> str:
-    """An error's type and the first line of its message (torch's run to
-    pages)."""
-    message = str(err).strip().split('\n')[0]
-    return f'{type(err).__name__}: {message}' if message else type(
-        err).__name__
-
-
-def _weights_only_refusal(err: Exception) -> Optional[str]:
-    """The line of torch's long weights-only message that says what the
-    file asked for, or None when ``err`` is no such refusal."""
-    if not isinstance(err, pickle.UnpicklingError):
-        return None
-    for line in str(err).splitlines():
-        if 'GLOBAL' in line or 'Unsupported' in line:
-            return line.strip().removeprefix('WeightsUnpickler error: ')
-    return None
 
 
 def _older_checkpoints(latest: str, work_dir: str) -> List[str]:

@@ -16,8 +16,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmqueryopt.datasets import BrokenImageError, DatasetError
+from mmqueryopt.fileio import CheckpointFileError
 from mmqueryopt.retrieval import build_encoder
-from .checkpoint_io import CheckpointFileError
 from .config_options import (NEW_KEYS_FLAG, ConfigError, read_config,
                              unknown_argument)
 

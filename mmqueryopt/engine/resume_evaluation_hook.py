@@ -2,6 +2,7 @@
 from mmengine.hooks import Hook
 from mmengine.runner import EpochBasedTrainLoop
 
+from mmqueryopt.compat import refresh_val_interval
 from mmqueryopt.registry import HOOKS
 
 
@@ -26,7 +27,7 @@ class ResumeEvaluationHook(Hook):
                 or loop.epoch < loop.val_begin):
             return
         # The interval the loop chose right after this epoch ended.
-        loop._decide_current_val_interval()
+        refresh_val_interval(loop)
         if loop.epoch % loop.val_interval == 0 or (loop.epoch
                                                    == loop.max_epochs):
             runner.logger.info(

@@ -121,7 +121,7 @@ def _apply_config_schedule(schedulers: list,
     replicas = []
     for scheduler, config in zip(schedulers, config_states):
         replica = copy.copy(scheduler)
-        replica.__dict__.update(copy.deepcopy(config))
+        replica.load_state_dict(copy.deepcopy(config))
         replica.optimizer = replay
         # Start from the run's initial values, before the construction step.
         replica.base_values = list(scheduler.base_values)
@@ -140,8 +140,8 @@ def _apply_config_schedule(schedulers: list,
         for s in schedulers
     }
     for scheduler, replica in zip(schedulers, replicas):
-        scheduler.__dict__.update(
-            {k: v for k, v in replica.__dict__.items() if k != 'optimizer'})
+        # state_dict leaves out the optimizer, so the real one stays.
+        scheduler.load_state_dict(replica.state_dict())
     changed = []
     for param_name, old in before.items():
         new = [group[param_name] for group in replay.param_groups]

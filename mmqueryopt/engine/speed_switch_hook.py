@@ -11,6 +11,7 @@ from typing import Optional
 import torch
 from mmengine.hooks import Hook
 
+from mmqueryopt.compat import run_uncompiled
 from mmqueryopt.registry import HOOKS
 from .utils import unwrap_model
 
@@ -48,8 +49,7 @@ class SpeedSwitchHook(Hook):
         check_bf16(runner.cfg.get('optim_wrapper', {}), device)
         error = compile_problem(runner.cfg.get('compile'), device)
         if error is not None and 'train_step' in vars(runner.model):
-            # The runner set the compiled function on the instance.
-            del runner.model.train_step
+            run_uncompiled(runner.model, 'train_step')
             runner.logger.warning(
                 f'compile={runner.cfg.compile!r} cannot work here, training '
                 f'eager (slower) instead: {error}. Set compile=None to '

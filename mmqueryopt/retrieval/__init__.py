@@ -15,9 +15,10 @@
   ``tools/search.py``).
 * :func:`save_grid`: one query's results as a PNG grid.
 """
-from .codes_file import (FORMAT_VERSION, MODEL_KEYS, Codes, CodesFile,
-                         CodesFileError, check_same_model, file_sha256,
-                         load_codes, read_codes_file, read_labels, save_codes)
+from mmqueryopt.fileio import (FORMAT_VERSION, MODEL_KEYS, Codes, CodesFile,
+                               CodesFileError, check_same_model, file_sha256,
+                               load_codes, read_codes_file, read_labels,
+                               save_codes)
 from .encoder import (IMAGE_EXTENSIONS, ImageListDataset, build_encoder,
                       encode, list_images,
                       model_meta)

@@ -5,10 +5,6 @@ What ``tools/encode.py`` and ``tools/search.py`` share (their command line is
 eval mode from a config and a checkpoint read by the safe loader, the meta
 that identifies it in a codes file, the images of a folder, and the loop that
 turns a dataloader into packed codes, paths and labels.
-
-The heavy imports (torch, MMEngine, the model stack) happen inside the
-functions, as in :mod:`.codes_file`, so ``mmqueryopt.retrieval`` stays
-importable on its own and without import cycles through ``mmqueryopt.engine``.
 """
 import os
 import os.path as osp
@@ -16,7 +12,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .codes_file import Codes, file_sha256
+from mmqueryopt.fileio import (Codes, file_sha256, load_checkpoint_file,
+                               strip_ddp_prefix)
 
 # What --images picks up (compared in lower case).
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
@@ -79,7 +76,7 @@ def build_encoder(cfg, checkpoint: str, device: str = 'cpu'):
     """The config's model with the checkpoint's weights, in eval mode.
 
     The checkpoint is read by
-    :func:`mmqueryopt.engine.checkpoint_io.load_checkpoint_file` (tensors
+    :func:`mmqueryopt.fileio.load_checkpoint_file` (tensors
     and plain data only) and loaded strictly: a checkpoint of another
     configuration is an error here rather than a model that silently keeps
     random weights.
@@ -99,7 +96,6 @@ def build_encoder(cfg, checkpoint: str, device: str = 'cpu'):
     """
     from mmengine.registry import init_default_scope
 
-    from mmqueryopt.engine.checkpoint_io import load_checkpoint_file
     from mmqueryopt.registry import MODELS
 
     init_default_scope(cfg.get('default_scope', 'mmqueryopt'))
@@ -109,11 +105,7 @@ def build_encoder(cfg, checkpoint: str, device: str = 'cpu'):
         state = state['state_dict']
     if not isinstance(state, dict):
         raise ValueError(f'checkpoint {checkpoint!r} holds no state dict')
-    # A model saved from inside a DDP wrapper has 'module.' prefixes.
-    state = {
-        (key[len('module.'):] if key.startswith('module.') else key): value
-        for key, value in state.items()
-    }
+    state = {strip_ddp_prefix(key): value for key, value in state.items()}
     model = MODELS.build(cfg.model)
     try:
         model.load_state_dict(state, strict=True)

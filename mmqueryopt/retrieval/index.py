@@ -24,7 +24,7 @@ import numpy as np
 
 from mmqueryopt.evaluation.functional.codes import (ArrayLike, as_tensor,
                                                     sign_codes)
-from .codes_file import Codes, check_same_model, load_codes, save_codes
+from mmqueryopt.fileio import Codes, check_same_model, load_codes, save_codes
 
 # Rows converted per step when packing codes: bounds the float32 {-1, +1}
 # copy that sign_codes makes to a few MiB whatever the gallery size.

@@ -1,8 +1,7 @@
 """Writing files atomically: whole or not at all.
 
-Stdlib only, so that every writer of the package (checkpoints, codes files,
-metric dumps, tool outputs) can import it without pulling in torch or
-MMEngine, and without import cycles.
+Stdlib only: every writer of the package (checkpoints, codes files, metric
+dumps, tool outputs) uses it.
 """
 import os
 import os.path as osp

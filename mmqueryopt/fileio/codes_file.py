@@ -55,7 +55,7 @@ from typing import Dict, Mapping, Optional, Union
 
 import numpy as np
 
-from mmqueryopt.fileio import atomic_write
+from .atomic import atomic_write
 
 FORMAT_VERSION = 2
 # Metadata a query model must share with the gallery's model.

@@ -97,9 +97,9 @@ def build_model(config: str, device: torch.device):
     model = MODELS.build(model_cfg).to(device)
     generator = torch.Generator().manual_seed(0)
     labels = torch.randint(NUM_CLASSES, (NUM_DATABASE, ), generator=generator)
-    model.init_database(labels, generator=generator)
-    model.start_round(0, torch.randperm(NUM_DATABASE,
-                                        generator=generator)[:NUM_SAMPLED])
+    model.database.prepare(labels, generator=generator)
+    model.database.start_round(
+        0, 1, torch.randperm(NUM_DATABASE, generator=generator)[:NUM_SAMPLED])
     lr = cfg.optim_wrapper.optimizer.get('lr', 1e-4)
     optimizer = torch.optim.SGD(
         [p for p in model.parameters() if p.requires_grad], lr=lr,

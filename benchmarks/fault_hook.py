@@ -50,8 +50,8 @@ class FaultHook(Hook):
     def before_run(self, runner) -> None:
         # Before the resume, whose hooks may already evaluate.
         model = unwrap_model(runner.model)
-        model.update_database_codes = self._wrap(
-            'b_update', model.update_database_codes, runner)
+        model.database.end_round = self._wrap(
+            'b_update', model.database.end_round, runner)
         runner.save_checkpoint = self._wrap('checkpoint',
                                             runner.save_checkpoint, runner)
         runner.train_loop.run_iter = self._wrap('batch',

@@ -57,3 +57,16 @@ def tiny_digits_cfg(data_root: str, work_dir: str, rounds: int = 2,
     # name and second: two runners built in one second would share them.
     cfg.experiment_name = f'tiny_{uuid.uuid4().hex[:8]}'
     return cfg
+
+
+def adsh_view(batch_labels, batch_indices, database_codes, database_labels,
+              gamma=200.0, similarity='binary', dtype=None):
+    """The view an ``ADSHDatabase`` holding ``database_codes`` (B) and
+    ``database_labels`` gives a batch (no round started)."""
+    from mmqueryopt.models import ADSHDatabase
+    database = ADSHDatabase(gamma=gamma, similarity=similarity,
+                            code_width=database_codes.size(1))
+    database.prepare(database_labels)
+    database.to(database_codes.dtype).codes.copy_(database_codes)
+    return database.view(batch_indices, batch_labels,
+                         dtype or database_codes.dtype)

@@ -47,16 +47,17 @@ class RoundProbeHook(Hook):
 
     def after_train_epoch(self, runner) -> None:
         model = unwrap_model(runner.model)
-        self.record['sampled_codes'].append(model.sampled_codes.clone())
-        self.record['codes_before'].append(model.database_codes.clone())
+        self.record['sampled_codes'].append(
+            model.database.sampled_codes.clone())
+        self.record['codes_before'].append(model.database.codes.clone())
 
     def after_train(self, runner) -> None:
         model = unwrap_model(runner.model)
         # B after round r is B before round r + 1; the last one is now.
         before = self.record['codes_before']
         self.record['codes_after'] = before[1:] + [
-            model.database_codes.clone()]
-        self.record['labels'] = model.database_labels.clone()
+            model.database.codes.clone()]
+        self.record['labels'] = model.database.labels.clone()
         torch.save(self.record,
                    osp.join(self.out_dir, f'rank{get_rank()}.pth'))
 

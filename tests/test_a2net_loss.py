@@ -1,10 +1,12 @@
 """A2NetLoss against numbers worked by hand (the comments show the
-working): both similarity forms, both formulations (float32, as ADSHLoss),
-the phase switch, the A2-Net++ pixel terms; the B update is ADSH's."""
+working): both similarity forms of its ADSH database, both formulations,
+the phase switch (given or half the run's rounds), the A2-Net++ pixel
+terms."""
 import pytest
 import torch
 
-from mmqueryopt.models.losses import A2NetLoss, ADSHLoss
+from mmqueryopt.models import ADSHDatabase
+from mmqueryopt.models.losses import A2NetLoss
 
 # n = 2 sampled images, k = 2 bits, m = 3 database images, d = 2.
 CODES = torch.tensor([[0.5, -0.5], [0.5, 0.5]], dtype=torch.float64)
@@ -18,17 +20,27 @@ RECONSTRUCTED = torch.tensor([[1., 1.], [2., 2.]], dtype=torch.float64)
 LOGITS = torch.tensor([[1., -1.], [0.5, 0.5]], dtype=torch.float64)
 
 
-def losses(loss, round_index=None, **extra):
+def view(round_index=None, similarity='soft', num_rounds=0):
+    """The database's view of the batch: B = DATABASE_CODES, the round's
+    sample = the batch."""
+    database = ADSHDatabase(similarity=similarity, code_width=2)
+    database.prepare(DATABASE_LABELS)
+    database.double().codes.copy_(DATABASE_CODES)
     if round_index is not None:
-        loss.start_round(round_index, BATCH_LABELS, DATABASE_LABELS)
+        database.start_round(round_index, num_rounds, BATCH_INDICES)
+    return database.view(BATCH_INDICES, BATCH_LABELS, torch.float64)
+
+
+def losses(loss, round_index=None, similarity='soft', num_rounds=0,
+           **extra):
     outputs = dict(holistic_feats=FEATS, reconstructed_feats=RECONSTRUCTED,
                    code_logits=LOGITS, inputs=torch.zeros(2, 3, 8, 8))
     outputs.update(extra)
     return {
         name: value.item()
-        for name, value in loss(CODES, BATCH_LABELS, BATCH_INDICES,
-                                DATABASE_CODES, DATABASE_LABELS,
-                                **outputs).items()
+        for name, value in loss(
+            CODES, view(round_index, similarity, num_rounds), **outputs
+        ).items()
     }
 
 
@@ -41,23 +53,22 @@ def test_code_formulation_by_hand():
     # rec: x_hat - x = [[0, -1], [-1, -2]], mean of squares 6 / 4 = 1.5.
     # decorr: F^T F = 0.5 I; with n' = 2, (F^T F - 2 I) = -1.5 I, mean of
     # squares 4.5 / 4 = 1.125, / n' / k = 0.28125.
-    loss = A2NetLoss(similarity='binary', switch_round=0)
-    assert losses(loss, 0) == pytest.approx(
+    loss = A2NetLoss(switch_round=0)
+    assert losses(loss, 0, 'binary') == pytest.approx(
         dict(loss_hash=15.0, loss_quant=1000.0, loss_rec=1.5,
              loss_decorr=0.28125), rel=1e-6)
     # The code's n' is its configured batch size (16): F^T F - 16 I =
     # -15.5 I, 2 * 240.25 / 4 / 16 / 2 = 3.75390625.
-    loss = A2NetLoss(similarity='binary', decorr_batch_size=16)
-    assert losses(loss, 0)['loss_decorr'] == pytest.approx(3.75390625)
+    loss = A2NetLoss(decorr_batch_size=16)
+    assert losses(loss, 0, 'binary')['loss_decorr'] == pytest.approx(
+        3.75390625)
 
 
 def test_soft_similarity_by_hand():
     # P = 3 similar pairs of the round's sample (labels 0, 1) with the
     # database (0, 1, 1), N = 3: the dissimilar value is -P/N = -1.
     # kS - FB^T = [[2, -3, -1], [-3, 2, 2]], squares 31: hash = 31.
-    loss = A2NetLoss()
-    assert loss.similarity == 'soft'
-    values = losses(loss, 0)
+    values = losses(A2NetLoss(), 0)
     assert values['loss_hash'] == pytest.approx(31.0)
     assert values['loss_quant'] == pytest.approx(1000.0)
 
@@ -75,9 +86,7 @@ def test_extra_terms_start_at_the_switch_round():
     assert losses(A2NetLoss(switch_round=1))['loss_rec'] == 0
     # The rec term still carries its gradient from the switch round on.
     feats = FEATS.clone().requires_grad_()
-    loss.start_round(3, BATCH_LABELS, DATABASE_LABELS)
-    out = loss(CODES, BATCH_LABELS, BATCH_INDICES, DATABASE_CODES,
-               DATABASE_LABELS, holistic_feats=feats,
+    out = loss(CODES, view(3), holistic_feats=feats,
                reconstructed_feats=RECONSTRUCTED, code_logits=LOGITS,
                inputs=torch.zeros(2, 3, 8, 8))
     out['loss_rec'].backward()
@@ -126,23 +135,15 @@ def test_a2netpp_options_need_the_decoders():
         A2NetLoss(switch_round=-1)
 
 
-def test_bit_update_is_adshs():
-    """A2-Net's B update is ADSH's (soft S) and QueryOpt's stays binary."""
-    generator = torch.Generator().manual_seed(0)
-    labels = torch.randint(0, 4, (20, ), generator=generator)
-    indices = torch.tensor([1, 3, 5, 8, 13, 17])
-    sampled = torch.tanh(torch.randn(6, 8, generator=generator))
-    start = torch.randn(20, 8, generator=generator)
-    for form in ('soft', 'binary'):
-        ours = A2NetLoss(similarity=form).solve_database_codes(
-            sampled, indices, start, labels)
-        adsh = ADSHLoss(similarity=form).solve_database_codes(
-            sampled, indices, start, labels)
-        assert torch.equal(ours, adsh)
-    # QueryOpt's default is still the {0, 1} similarity: on this draw the
-    # two forms give different codes.
-    assert ADSHLoss().similarity == 'binary'
-    assert not torch.equal(
-        ADSHLoss().solve_database_codes(sampled, indices, start, labels),
-        ADSHLoss(similarity='soft').solve_database_codes(
-            sampled, indices, start, labels))
+def test_switch_round_defaults_to_half_the_rounds():
+    """None: the code's switch at half the run's rounds (60 -> 30, 70 ->
+    35), told by the round hook through the database's view."""
+    loss = A2NetLoss()
+    assert loss.switch_round is None
+    for rounds, first in ((60, 30), (70, 35)):
+        assert losses(loss, first - 1, num_rounds=rounds)['loss_rec'] == 0
+        assert losses(loss, first, num_rounds=rounds)['loss_rec'] == \
+            pytest.approx(1.5)
+    # A given round wins.
+    assert losses(A2NetLoss(switch_round=40), 35,
+                  num_rounds=60)['loss_rec'] == 0

@@ -29,7 +29,8 @@ FACTS_PARAMS = {
     32: (42_108_864, 125_557_132),
     48: (44_764_128, 161_766_828),
 }
-DATABASE_BUFFERS = {'database_codes', 'sampled_codes', 'database_labels'}
+DATABASE_BUFFERS = {'database.codes', 'database.sampled_codes',
+                    'database.labels'}
 
 
 def model_cfg(bits=12, generators=False):
@@ -372,7 +373,7 @@ def test_image_generators_decode_224_images():
 
 def test_a2netpp_option_without_decoders_is_refused():
     model = build(12, pixel_weights=(0.01, 0.1))
-    model.init_database(torch.arange(6) % 3)
+    model.database.prepare(torch.arange(6) % 3)
     samples = [
         DataSample(metainfo=dict(sample_idx=i)).set_gt_label(i % 3)
         for i in range(2)

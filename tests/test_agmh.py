@@ -14,6 +14,7 @@ from mmengine.registry import init_default_scope
 from conftest import REPO
 from convert_official_ckpt import convert_state_dict
 from mmqueryopt.converters import detect_method
+from mmqueryopt.models import ADSHDatabase
 from mmqueryopt.models.heads import AGMHHashHead
 from mmqueryopt.models.losses import (ADSHLoss, AGMHLoss,
                                       AttentionDispersionLoss)
@@ -23,7 +24,7 @@ from mmqueryopt.models.necks import AttributeDescriptorNeck
 from mmqueryopt.registry import MODELS
 
 KEY_LIST = osp.join(REPO, 'tests/data/agmh_state_dict_12bit.txt')
-DATABASE = ['database_codes', 'database_labels', 'sampled_codes']
+DATABASE = ['database.codes', 'database.labels', 'database.sampled_codes']
 
 
 def build_model(code_length=12, config='agmh_cub_{}bit.py'):
@@ -172,24 +173,25 @@ def test_agmh_loss_is_soft_adsh_plus_weighted_adl():
     maps = torch.randn(3, 6, 4, 2, 2)
     loss = AGMHLoss(adl=dict(type='AttentionDispersionLoss',
                              loss_weight=0.25))
-    adsh = ADSHLoss(similarity='soft')
-    for module in (loss, adsh):
-        module.start_round(0, labels[[1, 4, 6]], labels)
-    args = (codes, labels[[1, 4, 6]], torch.tensor([1, 4, 6]), database,
-            labels)
-    terms = loss(*args, attended_maps=maps, inputs=None)
+    adsh = ADSHLoss()
+    soft = ADSHDatabase(similarity='soft', code_width=12)
+    soft.prepare(labels)
+    soft.codes.copy_(database)
+    batch = torch.tensor([1, 4, 6])
+    soft.start_round(0, 40, batch)
+    args = (codes, soft.view(batch, labels[batch], torch.float32))
+    terms = loss(*args, attended_maps=maps)
     plain = adsh(*args)
     assert set(terms) == {'loss_hash', 'loss_quant', 'loss_adl'}
     torch.testing.assert_close(terms['loss_hash'], plain['loss_hash'])
     torch.testing.assert_close(terms['loss_quant'], plain['loss_quant'])
     assert terms['loss_adl'].item() == pytest.approx(
         0.25 * brute_force_adl(maps.double()), rel=1e-5)
-    assert AGMHLoss().similarity == 'soft'
     assert AGMHLoss().adl.loss_weight == 0.5
     with pytest.raises(KeyError, match='attended_maps'):
-        loss(*args, inputs=None)
+        loss(*args)
     with pytest.raises(TypeError, match='does not use'):
-        loss(*args, attended_maps=maps, inputs=None, features=maps)
+        loss(*args, attended_maps=maps, features=maps)
 
 
 def test_attention_maps_are_the_adl_distributions():

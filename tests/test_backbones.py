@@ -118,8 +118,8 @@ def test_config_trains_one_iteration_and_evaluates(name, tmp_path):
     runner.train()
     assert runner.iter == 1 and runner.epoch == 1
     # The tiny CUB tree's 4 training images are the database.
-    assert runner.model.database_codes.shape == (4, 96)
-    assert set(runner.model.database_codes.unique().tolist()) <= {-1, 1}
+    assert runner.model.database.codes.shape == (4, 96)
+    assert set(runner.model.database.codes.unique().tolist()) <= {-1, 1}
     assert 0 <= runner.message_hub.get_scalar(
         'val/retrieval/mAP').current() <= 1
 

@@ -59,7 +59,7 @@ def test_converted_keys_load_exactly():
     result = model.load_state_dict(converted, strict=False)
     assert result.unexpected_keys == []
     assert sorted(result.missing_keys) == [
-        'database_codes', 'database_labels', 'sampled_codes'
+        'database.codes', 'database.labels', 'database.sampled_codes'
     ]
 
 

@@ -1,5 +1,6 @@
-"""ADSHLoss's similarity forms, round state and extra-term protocol, and
-the retriever's hand-over of head outputs to the loss."""
+"""ADSH's database (similarity forms, round state, B's solver), the loss's
+extra-term protocol, and the retriever's hand-over of head outputs and the
+database's view to the loss."""
 import itertools
 
 import numpy as np
@@ -9,8 +10,8 @@ from mmengine.registry import init_default_scope
 from mmpretrain.structures import DataSample
 from torch import nn
 
-from mmqueryopt.models import ADSHLoss
-from mmqueryopt.models.losses.adsh_loss import soft_negative
+from mmqueryopt.models import (ADSHDatabase, ADSHLoss, DatabaseView,
+                               soft_negative)
 from mmqueryopt.registry import MODELS
 
 
@@ -23,8 +24,8 @@ def test_soft_negative_hand_counted():
     s0 = np.where(a.numpy()[:, None] == b.numpy()[None], 1.0, -1.0)
     r = s0.sum() / (1 - s0).sum()
     soft = s0 * (1 + r) - r
-    got = ADSHLoss(similarity='soft').target_similarity(a, b,
-                                                        dtype=torch.float64)
+    got = ADSHDatabase(similarity='soft').target_similarity(
+        a, b, dtype=torch.float64)
     np.testing.assert_allclose(got.numpy(), soft, rtol=0, atol=1e-15)
     # Multi-hot: a shared class counts as similar.
     multi = torch.tensor([[1, 0, 1], [0, 1, 0]])
@@ -33,11 +34,21 @@ def test_soft_negative_hand_counted():
 
 
 def test_binary_is_the_default_and_unknown_form_refused():
-    loss = ADSHLoss()
-    sim = loss.target_similarity(torch.tensor([0, 1]), torch.tensor([1, 1]))
+    database = ADSHDatabase()
+    sim = database.target_similarity(torch.tensor([0, 1]),
+                                     torch.tensor([1, 1]))
     assert sim.tolist() == [[0.0, 0.0], [1.0, 1.0]]
     with pytest.raises(ValueError, match="similarity must be one of"):
-        ADSHLoss(similarity='cosine')
+        ADSHDatabase(similarity='cosine')
+
+
+def soft_database(labels, codes, gamma):
+    """An ADSHDatabase over ``labels`` holding ``codes`` as B."""
+    database = ADSHDatabase(gamma=gamma, similarity='soft',
+                            code_width=codes.size(1))
+    database.prepare(labels)
+    database.to(codes.dtype).codes.copy_(codes)
+    return database
 
 
 def test_soft_loss_uses_the_round_ratio_not_the_batch():
@@ -47,14 +58,15 @@ def test_soft_loss_uses_the_round_ratio_not_the_batch():
     sampled = torch.tensor([0, 2, 4, 5, 7])
     relaxed = torch.tanh(torch.randn(2, 4))
     batch = torch.tensor([4, 7])
-    loss = ADSHLoss(similarity='soft', gamma=3.0)
-    loss.start_round(5, database_labels[sampled], database_labels)
-    assert loss.round_index == 5
+    database = soft_database(database_labels, database_codes, 3.0)
+    database.start_round(5, 10, sampled)
+    assert (database.round_index, database.num_rounds) == (5, 10)
     # Round sample labels 0,1,2,2,3 against the database: P = 2+2+3+3+1.
     negative = -11 / (5 * 8 - 11)
-    assert loss.round_negative == pytest.approx(negative)
-    got = loss(relaxed, database_labels[batch], batch, database_codes,
-               database_labels)
+    assert database.round_negative == pytest.approx(negative)
+    view = database.view(batch, database_labels[batch], torch.float32)
+    assert (view.round_index, view.num_rounds, view.gamma) == (5, 10, 3.0)
+    got = ADSHLoss()(relaxed, view)
     # Hand formula in float64.
     f, b = relaxed.double().numpy(), database_codes.double().numpy()
     same = (database_labels[batch].numpy()[:, None] ==
@@ -66,14 +78,14 @@ def test_soft_loss_uses_the_round_ratio_not_the_batch():
     assert got['loss_hash'].item() == pytest.approx(hash_term, rel=1e-6)
     assert got['loss_quant'].item() == pytest.approx(quant, rel=1e-6)
     # Without a round the batch's own ratio is used (documented fallback).
-    fresh = ADSHLoss(similarity='soft', gamma=3.0)
+    fresh = soft_database(database_labels, database_codes, 3.0)
     batch_negative = soft_negative(database_labels[batch], database_labels)
     assert batch_negative != pytest.approx(negative)
     s_batch = np.where(same, 1.0, batch_negative)
     expected = ((k * s_batch - f @ b.T)**2).sum() / (n * m) * 12 / k
-    assert fresh(relaxed, database_labels[batch], batch, database_codes,
-                 database_labels)['loss_hash'].item() == pytest.approx(
-                     expected, rel=1e-6)
+    fresh_view = fresh.view(batch, database_labels[batch], torch.float32)
+    assert ADSHLoss()(relaxed, fresh_view)['loss_hash'].item() == \
+        pytest.approx(expected, rel=1e-6)
 
 
 def soft_objective(codes, sampled_codes, sampled_indices, labels, gamma):
@@ -94,10 +106,10 @@ def test_soft_bit_update_is_the_exact_column_minimiser():
     sampled_indices = np.array([0, 3, 5, 6])
     sampled_codes = np.tanh(rng.normal(size=(4, num_bits)))
     start = rng.normal(size=(num_database, num_bits))
-    loss = ADSHLoss(gamma=gamma, similarity='soft')
-    solved = loss.solve_database_codes(
-        torch.from_numpy(sampled_codes), torch.from_numpy(sampled_indices),
-        torch.from_numpy(start), torch.from_numpy(labels)).numpy()
+    database = soft_database(torch.from_numpy(labels),
+                             torch.from_numpy(start), gamma)
+    solved = database.solve(torch.from_numpy(sampled_codes),
+                            torch.from_numpy(sampled_indices)).numpy()
     expected = start.copy()
     for bit in range(num_bits):
         expected[:, bit] = min(
@@ -109,16 +121,18 @@ def test_soft_bit_update_is_the_exact_column_minimiser():
                 ]), sampled_codes, sampled_indices, labels, gamma))
     np.testing.assert_array_equal(solved, expected)
     # The binary form gives another B here: the option is live.
-    binary = ADSHLoss(gamma=gamma).solve_database_codes(
-        torch.from_numpy(sampled_codes), torch.from_numpy(sampled_indices),
-        torch.from_numpy(start), torch.from_numpy(labels)).numpy()
+    database.similarity = 'binary'
+    binary = database.solve(torch.from_numpy(sampled_codes),
+                            torch.from_numpy(sampled_indices)).numpy()
     assert not np.array_equal(binary, solved)
 
 
 def test_plain_adsh_refuses_outputs_it_would_ignore():
     relaxed = torch.zeros(2, 4)
-    args = (relaxed, torch.tensor([0, 1]), torch.tensor([0, 1]),
-            torch.ones(3, 4), torch.tensor([0, 1, 1]))
+    view = DatabaseView(similarity=torch.ones(2, 3),
+                        database_codes=torch.ones(3, 4),
+                        batch_database_codes=torch.ones(2, 4), gamma=200.0)
+    args = (relaxed, view)
     assert set(ADSHLoss()(*args, inputs=torch.zeros(2, 3, 8, 8))) == {
         'loss_hash', 'loss_quant'}
     with pytest.raises(TypeError, match=r"\['features'\].*A2NetLoss"):
@@ -143,9 +157,10 @@ class _DictHead(nn.Module):
 
 
 class _RecordingLoss(ADSHLoss):
+    needs_inputs = True
 
-    def extra_losses(self, relaxed_codes, pooled, inputs):
-        self.seen = (relaxed_codes, pooled, inputs, self.round_index)
+    def extra_losses(self, relaxed_codes, view, pooled, inputs):
+        self.seen = (relaxed_codes, pooled, inputs, view.round_index)
         return dict(loss_pooled=pooled.pow(2).mean())
 
 
@@ -158,16 +173,16 @@ def test_retriever_hands_head_outputs_and_inputs_to_the_loss():
                           base_channels=8, out_indices=(3, )),
             neck=dict(type='mmpretrain.GlobalAveragePooling'),
             head=dict(type='QueryHashHead', code_length=4, relaxed_dims=4,
-                      embed_dims=8, num_heads=2, ffn_dims=16)))
+                      embed_dims=8, num_heads=2, ffn_dims=16),
+            database=dict(type='ADSHDatabase', similarity='soft')))
     model.neck = nn.Identity()
     model.head = _DictHead()
-    model.loss_module = _RecordingLoss(similarity='soft')
+    model.loss_module = _RecordingLoss()
     labels = torch.tensor([0, 1, 1, 2, 0, 2])
-    model.init_database(labels, torch.Generator().manual_seed(0))
-    model.start_round(3, torch.tensor([0, 1, 3]))
-    assert model.loss_module.round_index == 3
+    model.database.prepare(labels, torch.Generator().manual_seed(0))
+    model.database.start_round(3, 10, torch.tensor([0, 1, 3]))
     # Round sample labels 0, 1, 2 against the database: P = 6, N = 12.
-    assert model.loss_module.round_negative == pytest.approx(-0.5)
+    assert model.database.round_negative == pytest.approx(-0.5)
     images = torch.randn(2, 3, 16, 16)
     samples = [
         DataSample(metainfo=dict(sample_idx=i)).set_gt_label(int(labels[i]))
@@ -180,8 +195,8 @@ def test_retriever_hands_head_outputs_and_inputs_to_the_loss():
     assert relaxed.shape == (2, 4) and pooled.shape == (2, 8)
     assert inputs is images and round_index == 3
     # U rows written for the batch only.
-    assert model.sampled_codes.abs().sum(1).nonzero().flatten().tolist() == [
-        1, 4]
+    assert model.database.sampled_codes.abs().sum(1).nonzero().flatten(
+    ).tolist() == [1, 4]
     model.eval()
     assert model(images, mode='tensor').shape == (2, 4)
     with pytest.raises(AttributeError, match='exposes attention maps'):

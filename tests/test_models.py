@@ -7,7 +7,9 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from mmqueryopt.models import ADSHLoss, QueryHashHead, SubtleFeatureNeck
+from conftest import adsh_view
+from mmqueryopt.models import (ADSHDatabase, ADSHLoss, QueryHashHead,
+                               SubtleFeatureNeck)
 from mmqueryopt.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -141,8 +143,8 @@ def test_adsh_loss_on_hand_built_example():
     # hash = 15.75 / (2*3) / 2 * 12 = 15.75.
     # F - B[omega] = [[-0.5, 0], [0, -1]], sum of squares 1.25;
     # quant = 1.25 / 6 * 200 / 2 * 12 = 250.
-    losses = ADSHLoss(gamma=200)(relaxed, batch_labels, batch_indices,
-                                 database, database_labels)
+    losses = ADSHLoss()(relaxed, adsh_view(batch_labels, batch_indices,
+                                           database, database_labels))
     assert losses['loss_hash'].item() == pytest.approx(15.75)
     assert losses['loss_quant'].item() == pytest.approx(250.0)
 
@@ -155,11 +157,13 @@ def test_adsh_loss_stays_fp32_under_autocast():
         0, 5, (500, ))
     indices = torch.randperm(500)[:16]
     loss = ADSHLoss()
-    expected = loss(relaxed.double(), labels, indices, database.double(),
-                    database_labels)
+    expected = loss(relaxed.double(),
+                    adsh_view(labels, indices, database.double(),
+                              database_labels))
     with torch.autocast('cpu', dtype=torch.bfloat16):
-        got = loss(relaxed.bfloat16(), labels, indices, database,
-                   database_labels)
+        got = loss(relaxed.bfloat16(),
+                   adsh_view(labels, indices, database, database_labels,
+                             dtype=torch.float32))
     for key in expected:
         assert got[key].dtype == torch.float32
         # Only the bf16 rounding of the inputs remains.
@@ -183,9 +187,11 @@ def test_each_bit_update_is_the_exact_column_minimiser():
     sampled_indices = np.array([1, 4, 6])
     sampled_codes = np.tanh(rng.normal(size=(3, num_bits)))
     start = rng.normal(size=(num_database, num_bits))
-    solved = ADSHLoss(gamma=gamma).solve_database_codes(
-        torch.from_numpy(sampled_codes), torch.from_numpy(sampled_indices),
-        torch.from_numpy(start), torch.from_numpy(labels)).numpy()
+    database = ADSHDatabase(gamma=gamma, code_width=num_bits)
+    database.prepare(torch.from_numpy(labels))
+    database.to(torch.float64).codes.copy_(torch.from_numpy(start))
+    solved = database.solve(torch.from_numpy(sampled_codes),
+                            torch.from_numpy(sampled_indices)).numpy()
     # Brute force, bit after bit: every sign pattern of column b with the
     # other columns as the sequential update left them.
     expected = start.copy()
@@ -213,16 +219,15 @@ def test_retriever_modes(digits_root, tmp_path):
         DataSample(metainfo=dict(sample_idx=i)).set_gt_label(i % 3)
         for i in (5, 0, 7, 2)
     ]
-    with pytest.raises(RuntimeError, match='no database'):
+    with pytest.raises(RuntimeError, match='database is empty'):
         model(images, samples, mode='loss')
-    model.init_database(torch.arange(10) % 3)
+    model.database.prepare(torch.arange(10) % 3)
     model.train()
     losses = model(images, samples, mode='loss')
     assert set(losses) == {'loss_hash', 'loss_quant'}
     # U holds the relaxed codes of exactly the batch's rows.
-    assert model.sampled_codes.abs().sum(1).nonzero().flatten().tolist() == [
-        0, 2, 5, 7
-    ]
+    assert model.database.sampled_codes.abs().sum(1).nonzero().flatten(
+    ).tolist() == [0, 2, 5, 7]
     model.eval()
     predicted = model(images, samples, mode='predict')
     codes = torch.stack([s.hash_code for s in predicted])

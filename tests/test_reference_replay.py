@@ -42,7 +42,7 @@ class Recorder(Hook):
 
     def before_train(self, runner):
         self.weights = copy.deepcopy(runner.model.state_dict())
-        self.initial_codes = runner.model.database_codes.clone()
+        self.initial_codes = runner.model.database.codes.clone()
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         data = runner.model.data_preprocessor(data_batch, True)
@@ -67,9 +67,9 @@ class RoundEnds(Hook):
     def after_train_epoch(self, runner):
         model = runner.model
         if self.before_update:
-            self.recorder.sampled.append(model.sampled_codes.clone())
+            self.recorder.sampled.append(model.database.sampled_codes.clone())
         else:
-            self.recorder.codes.append(model.database_codes.clone())
+            self.recorder.codes.append(model.database.codes.clone())
 
 
 def replay_config(method, data_root, work_dir):
@@ -91,10 +91,10 @@ def replay_config(method, data_root, work_dir):
                               memory_units=8)
         cfg.model.head.in_channels = 16
     if method == 'a2net':
-        # The reference switches at max_iter // 2 and normalises the
-        # decorrelation by its batch size.
-        cfg.model.loss.update(switch_round=ROUNDS // 2,
-                              decorr_batch_size=BATCH)
+        # The reference switches at max_iter // 2 (our default: half the
+        # run's rounds) and normalises the decorrelation by its batch size.
+        assert cfg.model.loss.get('switch_round') is None
+        cfg.model.loss.update(decorr_batch_size=BATCH)
     cfg.train_dataloader = small.train_dataloader
     cfg.train_dataloader.dataset.data_root = data_root
     cfg.train_dataloader.dataset.pipeline[1].scale = 16
@@ -125,7 +125,7 @@ def train_ours(cfg):
     runner.train()
     sampler = runner.train_dataloader.batch_sampler.sampler
     recorder.draws = [sampler.round_indices(r) for r in range(ROUNDS)]
-    recorder.labels = runner.model.database_labels.clone()
+    recorder.labels = runner.model.database.labels.clone()
     return recorder
 
 

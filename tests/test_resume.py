@@ -98,8 +98,9 @@ def test_resumed_run_matches_uninterrupted_bit_for_bit(
     ]
     assert not differing
     # B did change in the resumed round, so the comparison is not vacuous.
-    killed = load_checkpoint_file(killed_run[1])['state_dict']['database_codes']
-    assert not torch.equal(killed, expected['database_codes'])
+    killed = load_checkpoint_file(
+        killed_run[1])['state_dict']['database.codes']
+    assert not torch.equal(killed, expected['database.codes'])
 
 
 @pytest.mark.parametrize('change, message', [

@@ -235,8 +235,8 @@ def test_custom_config_trains_and_evaluates(tmp_path):
     runner.train()
     # ADSH's database: the train/ images, labels from the folder names.
     model = runner.model
-    assert model.num_database == 12
-    assert model.database_labels.tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    assert model.database.num_database == 12
+    assert model.database.labels.tolist() == [0] * 4 + [1] * 4 + [2] * 4
     assert runner.iter == 1
     mAP = runner.message_hub.get_scalar('val/retrieval/mAP').current()
     assert 0 < mAP <= 1

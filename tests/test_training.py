@@ -89,14 +89,15 @@ class RecordRounds(Hook):
 
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None):
-        model = runner.model
+        database = runner.model.database
         indices = [s.sample_idx for s in data_batch['data_samples']]
-        self.codes_seen[-1].append(model.database_codes.clone())
+        self.codes_seen[-1].append(database.codes.clone())
         self.written[-1].append(
-            (batch_idx, indices, model.sampled_codes[indices].clone()))
+            (batch_idx, indices, database.sampled_codes[indices].clone()))
 
     def after_train_epoch(self, runner):
-        self.sampled_before_update.append(runner.model.sampled_codes.clone())
+        self.sampled_before_update.append(
+            runner.model.database.sampled_codes.clone())
 
 
 class RecordAfter(Hook):
@@ -108,7 +109,7 @@ class RecordAfter(Hook):
 
     def after_train_epoch(self, runner):
         self.store.codes_after_round.append(
-            runner.model.database_codes.clone())
+            runner.model.database.codes.clone())
 
 
 def reference_update(codes, sampled, indices, labels, gamma=200.0):
@@ -140,13 +141,13 @@ def test_b_changes_only_at_round_ends(digits_root, tmp_path):
     runner.register_hook(type('Init', (Hook, ), dict(
         priority='LOWEST',
         before_train=lambda self, r: initial.append(
-            r.model.database_codes.clone())))())
+            r.model.database.codes.clone())))())
     runner.train()
 
     model = runner.model
     sampler = runner.train_dataloader.batch_sampler.sampler
-    labels = model.database_labels
-    assert model.num_database == 1437 and runner.epoch == 2
+    labels = model.database.labels
+    assert model.database.num_database == 1437 and runner.epoch == 2
     # 3 passes of 40 images in batches of 16, 16 and 8, per round.
     batches_per_pass = 3
     assert [len(w) for w in record.written] == [3 * batches_per_pass] * 2
@@ -179,13 +180,14 @@ def test_b_changes_only_at_round_ends(digits_root, tmp_path):
     ckpt = glob.glob(osp.join(str(tmp_path), 'epoch_2.pth'))[0]
     fresh = MODELS.build(cfg.model)
     load_checkpoint(fresh, ckpt, map_location='cpu', strict=True)
-    for name in ('database_codes', 'sampled_codes', 'database_labels'):
-        torch.testing.assert_close(getattr(fresh, name), getattr(model, name),
+    for name in ('codes', 'sampled_codes', 'labels'):
+        torch.testing.assert_close(getattr(fresh.database, name),
+                                   getattr(model.database, name),
                                    rtol=0, atol=0)
 
     # A model whose database was sized for another training set refuses.
     other = MODELS.build(cfg.model)
-    other.init_database(torch.zeros(100, dtype=torch.long))
+    other.database.prepare(torch.zeros(100, dtype=torch.long))
     with pytest.raises(ValueError, match='1437 database images.*has 100'):
         load_checkpoint(other, ckpt, map_location='cpu')
     # So does a model of another code length, or of other network shapes

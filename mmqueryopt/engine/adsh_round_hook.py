@@ -2,7 +2,6 @@
 from typing import Optional
 
 import torch
-from mmengine.dist import broadcast
 from mmengine.hooks import Hook
 
 from mmqueryopt.datasets.round_cache import round_caches
@@ -17,7 +16,8 @@ _ROUND_KEYS = ('num_samples', 'epochs_per_round')
 
 @HOOKS.register_module()
 class ADSHRoundHook(Hook):
-    """Size the database, reset U before each round, solve B after it.
+    """Tell the model's database (``model.database``) the training set,
+    and when each round starts and ends (ADSH: reset U, then solve B).
 
     One MMEngine epoch is one ADSH round: the training loader's
     :class:`RoundSampler` serves the round's sampled images
@@ -41,21 +41,12 @@ class ADSHRoundHook(Hook):
         self._loaded_meta: Optional[dict] = None
 
     def before_train(self, runner) -> None:
-        model = unwrap_model(runner.model)
         labels = torch.as_tensor(
             runner.train_dataloader.dataset.get_gt_labels(), dtype=torch.long)
-        if model.num_database == 0:
-            # Seeded so that every DDP rank starts from the same B.
-            generator = torch.Generator().manual_seed(runner.seed)
-            model.init_database(labels, generator=generator)
-            # runner.seed differs per rank under randomness.diff_rank_seed.
-            broadcast(model.database_codes, src=0)
-        elif model.num_database != len(labels) or not torch.equal(
-                model.database_labels.cpu(), labels):
-            raise ValueError(
-                f'the loaded database ({model.num_database} images) does not '
-                f'match the training set ({len(labels)} images, labels in '
-                f'dataset order): the checkpoint comes from another dataset')
+        # Seeded so that a fresh database is reproducible (the database
+        # broadcasts rank 0's draw; runner.seed may differ per rank).
+        generator = torch.Generator().manual_seed(runner.seed)
+        unwrap_model(runner.model).database.prepare(labels, generator)
         sampler = get_round_sampler(runner.train_dataloader)
         if runner.iter > 0:
             self._adopt_resumed_rounds(runner, sampler)
@@ -98,12 +89,13 @@ class ADSHRoundHook(Hook):
 
     def before_train_epoch(self, runner) -> None:
         sampler = get_round_sampler(runner.train_dataloader)
-        unwrap_model(runner.model).start_round(
-            runner.epoch, sampler.round_indices(runner.epoch))
+        unwrap_model(runner.model).database.start_round(
+            runner.epoch, runner.max_epochs,
+            sampler.round_indices(runner.epoch))
 
     def after_train_epoch(self, runner) -> None:
         sampler = get_round_sampler(runner.train_dataloader)
-        unwrap_model(runner.model).update_database_codes(
+        unwrap_model(runner.model).database.end_round(
             sampler.round_indices(runner.epoch))
         for cache in round_caches(runner.train_dataloader.dataset):
             stats = cache.stats()

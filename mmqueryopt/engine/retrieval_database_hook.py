@@ -7,7 +7,6 @@ from mmengine.hooks import Hook
 from torch import Tensor
 
 from mmqueryopt.evaluation import HammingMAP
-from mmqueryopt.models import binarize
 from mmqueryopt.registry import HOOKS
 from .utils import unwrap_model
 
@@ -18,9 +17,9 @@ class RetrievalDatabaseHook(Hook):
     before each validation and test run.
 
     Args:
-        source (str): ``'learned'`` (the authors' protocol): the first
-            ``code_length`` columns of ADSH's B, with the labels stored in the
-            model. ``'encoded'``: the network's codes of the database images,
+        source (str): ``'learned'`` (the authors' protocol): the codes the
+            model's database holds (ADSH: the first ``code_length`` columns
+            of B, binarised) with their labels. ``'encoded'``: the network's codes of the database images,
             read through ``dataloader``.
         dataloader (dict, optional): Loader of the database images (the
             training split with test transforms), required for ``'encoded'``.
@@ -57,13 +56,15 @@ class RetrievalDatabaseHook(Hook):
     @staticmethod
     def _learned(runner) -> Tuple[Tensor, Tensor]:
         model = unwrap_model(runner.model)
-        if model.num_database == 0:
+        found = model.database.retrieval_codes(model.code_length)
+        if found is None:
             raise RuntimeError(
-                "source='learned' needs ADSH's database codes, but the model "
-                'has none: load a checkpoint trained by mmqueryopt, or use '
-                "RetrievalDatabaseHook(source='encoded', dataloader=...)")
-        return (binarize(model.database_codes[:, :model.code_length]).cpu(),
-                model.database_labels.cpu())
+                f"source='learned' needs a database that holds codes, but "
+                f'{type(model.database).__name__} holds none: use '
+                f"RetrievalDatabaseHook(source='encoded', dataloader=...) "
+                f'(tools/test.py --database encoded)')
+        codes, labels = found
+        return codes.cpu(), labels.cpu()
 
     @torch.no_grad()
     def _encoded(self, runner) -> Tuple[Tensor, Tensor]:

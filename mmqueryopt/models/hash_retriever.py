@@ -3,7 +3,6 @@ import logging
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
-from mmengine.dist import all_reduce, broadcast, is_distributed
 from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from mmpretrain.structures import DataSample
@@ -12,21 +11,29 @@ from torch.nn.parallel import DistributedDataParallel
 
 from mmqueryopt.registry import MODELS
 
-_DATABASE_BUFFERS = ('database_codes', 'sampled_codes', 'database_labels')
+# Where checkpoints written before the database slot kept ADSH's state.
+_LEGACY_DATABASE_KEYS = {
+    'database_codes': 'database.codes',
+    'sampled_codes': 'database.sampled_codes',
+    'database_labels': 'database.labels',
+}
 
 
 @MODELS.register_module()
 class HashRetriever(BaseModel):
-    """Image-to-code model trained by asymmetric deep supervised hashing.
+    """Image-to-code model: backbone, neck, hash head, loss and database.
 
-    Besides the network it owns ADSH's state, saved in every checkpoint:
-    ``database_codes`` (B, (m, L): one relaxed-width code for every training
-    image), ``sampled_codes`` (U, (m, L): the latest network output of each
-    image sampled this round, zeros elsewhere) and ``database_labels`` ((m,)
-    class ids). They are empty until :meth:`init_database` sizes them (the
-    ADSH hook does so from the training set) or a checkpoint fills them.
-    DDP leaves them alone (no buffer broadcast): U is rank-local until
-    :meth:`update_database_codes` combines it.
+    The database (``model.database``, a
+    :class:`~mmqueryopt.models.databases.HashDatabase`) is the training
+    strategy's state and the codes evaluation ranks against: ADSH's learned
+    B (:class:`~mmqueryopt.models.databases.ADSHDatabase`, the default), or
+    the network's own codes of the training images
+    (:class:`~mmqueryopt.models.databases.EncodedDatabase`). In a training
+    batch the retriever hands the database the relaxed codes and the loss
+    the database's view of the batch (:meth:`loss`); the round hook tells
+    the database when rounds start and end. DDP leaves the database's
+    buffers alone (no buffer broadcast): they are rank-local until the
+    database combines them.
 
     Args:
         backbone (dict): Any MMPretrain backbone returning at least two maps.
@@ -34,15 +41,13 @@ class HashRetriever(BaseModel):
             ``fit_to_backbone(cfg, backbone)`` classmethod completes its
             config from the built backbone first (e.g. the resolution ratio
             of the maps it fuses), so that a backbone swap is one key.
-        head (dict): E.g. ``QueryHashHead``; gives ``code_length`` and
-            ``relaxed_dims`` (L, the width of B: k times the auxiliary
-            branches, or k), and optionally ``code_length_param``, the name
-            of its parameter with one row per bit. Its forward returns the
-            relaxed codes, or in training a dict with ``relaxed_codes`` and
-            further tensors for the loss (:meth:`train_outputs`).
-        loss (dict): ``ADSHLoss`` or a subclass, with
-            ``solve_database_codes`` and ``start_round``. Defaults to
-            ``ADSHLoss``.
+        head (dict): A :class:`~mmqueryopt.models.heads.BaseHashHead`, e.g.
+            ``QueryHashHead``.
+        loss (dict): ``ADSHLoss`` or a subclass: a function of the relaxed
+            codes, the database's view and the head's further outputs.
+            Defaults to ``ADSHLoss``.
+        database (dict): The database strategy; built with ``code_width``
+            = the head's ``relaxed_dims``. Defaults to ``ADSHDatabase``.
         frozen_modules (Sequence[str]): Submodules or parameters that get
             no gradient, e.g. ``('backbone.conv1', 'backbone.bn1',
             'backbone.layer1')`` or a ViT's ``'backbone.cls_token'``. Unlike
@@ -60,6 +65,7 @@ class HashRetriever(BaseModel):
                  neck: dict,
                  head: dict,
                  loss: dict = dict(type='ADSHLoss'),
+                 database: dict = dict(type='ADSHDatabase'),
                  frozen_modules: Sequence[str] = (),
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
@@ -71,26 +77,20 @@ class HashRetriever(BaseModel):
         self.neck = MODELS.build(_fit_to_backbone(neck, self.backbone))
         self.head = MODELS.build(head)
         self.loss_module = MODELS.build(loss)
+        self.database = MODELS.build(
+            database, default_args=dict(code_width=self.head.relaxed_dims))
         _freeze(self, frozen_modules)
-        width = self.head.relaxed_dims
-        self.register_buffer('database_codes', torch.zeros(0, width))
-        self.register_buffer('sampled_codes', torch.zeros(0, width))
-        self.register_buffer('database_labels',
-                             torch.zeros(0, dtype=torch.long))
-        # Each rank writes only its own rows of U; a DDP wrapper that
-        # broadcasts buffers (torch's default) would overwrite them with
-        # rank 0's copy at every forward. B and U are synchronised by
-        # update_database_codes instead.
+        # Each rank writes only its own rows of the database's state (U); a
+        # DDP wrapper that broadcasts buffers (torch's default) would
+        # overwrite them with rank 0's copy at every forward. The database
+        # synchronises them itself at the end of a round.
         DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
-            self, list(_DATABASE_BUFFERS))
+            self, [f'database.{name}'
+                   for name, _ in self.database.named_buffers()])
 
     @property
     def code_length(self) -> int:
         return self.head.code_length
-
-    @property
-    def num_database(self) -> int:
-        return self.database_codes.size(0)
 
     def init_weights(self) -> None:
         """Initialise, turning a missing pretrained file into advice."""
@@ -98,30 +98,6 @@ class HashRetriever(BaseModel):
             super().init_weights()
         except OSError as err:  # URLError and FileNotFoundError included
             raise OSError(_pretrained_advice(self, err)) from err
-
-    @torch.no_grad()
-    def init_database(self, labels: Tensor,
-                      generator: Optional[torch.Generator] = None) -> None:
-        """Size the database for ``labels`` and draw B from N(0, 1).
-
-        B starts as unsigned Gaussian values, as in the authors' code; the
-        first :meth:`update_database_codes` makes it binary.
-
-        Args:
-            labels (Tensor): (m,) class ids of the training images, in
-                dataset order (row i is dataset index i).
-            generator (torch.Generator, optional): For a reproducible B.
-        """
-        device = self.database_codes.device
-        # The model's float type (float64 after .double()); B is drawn in
-        # float32 whatever it is, so its values do not depend on it.
-        dtype = self.database_codes.dtype
-        width = self.head.relaxed_dims
-        self.database_labels = labels.to(device=device, dtype=torch.long)
-        self.database_codes = torch.randn(
-            len(labels), width, generator=generator).to(device, dtype)
-        self.sampled_codes = torch.zeros(
-            len(labels), width, device=device, dtype=dtype)
 
     def train_outputs(self, inputs: Tensor) -> Dict[str, Tensor]:
         """Everything the head returns, as a dict.
@@ -187,23 +163,22 @@ class HashRetriever(BaseModel):
 
     def loss(self, inputs: Tensor,
              data_samples: List[DataSample]) -> Dict[str, Tensor]:
-        """ADSH loss of a batch; records its relaxed codes in U."""
-        if self.num_database == 0:
-            raise RuntimeError(
-                'HashRetriever has no database: call init_database() or '
-                'train with ADSHRoundHook in custom_hooks')
+        """The loss of a batch, from the relaxed codes and the database's
+        view of the batch; the database records the codes (ADSH's U)."""
         outputs = self.train_outputs(inputs)
         relaxed_codes = outputs.pop('relaxed_codes')
         batch_indices = _sample_indices(data_samples, relaxed_codes.device,
-                                        self.num_database)
+                                        self.database.num_database)
         batch_labels = torch.cat([s.gt_label for s in data_samples]).to(
             relaxed_codes.device, non_blocking=True)
-        # U stays fp32 under bf16 autocast.
-        self.sampled_codes[batch_indices] = relaxed_codes.detach().to(
-            self.sampled_codes.dtype)
-        return self.loss_module(relaxed_codes, batch_labels, batch_indices,
-                                self.database_codes, self.database_labels,
-                                inputs=inputs, **outputs)
+        # The loss computes in at least fp32 (see ADSHLoss.forward).
+        view = self.database.view(
+            batch_indices, batch_labels,
+            torch.promote_types(relaxed_codes.dtype, torch.float32))
+        self.database.record(batch_indices, relaxed_codes)
+        if self.loss_module.needs_inputs:
+            outputs['inputs'] = inputs
+        return self.loss_module(relaxed_codes, view, **outputs)
 
     def predict(self, inputs: Tensor,
                 data_samples: Optional[List[DataSample]] = None
@@ -216,55 +191,21 @@ class HashRetriever(BaseModel):
             sample.set_field(code, 'hash_code', dtype=Tensor)
         return data_samples
 
-    @torch.no_grad()
-    def start_round(self, round_index: int, sampled_indices: Tensor) -> None:
-        """Forget U and tell the loss which round and sample come next;
-        called before every training epoch (one epoch = one round).
-
-        Args:
-            round_index (int): 0-based.
-            sampled_indices (Tensor): (s,) the round's database rows, over
-                all ranks.
-        """
-        self.sampled_codes.zero_()
-        sampled_indices = sampled_indices.to(self.database_labels.device)
-        self.loss_module.start_round(round_index,
-                                     self.database_labels[sampled_indices],
-                                     self.database_labels)
-
-    @torch.no_grad()
-    def update_database_codes(self, sampled_indices: Tensor) -> None:
-        """ADSH's discrete step over the round's sampled images.
-
-        Under DDP each rank wrote only its shard's rows of U, so the sum over
-        ranks is the full U; B is solved on every rank and rank 0's copy is
-        broadcast so that all ranks hold the same codes bit for bit.
-
-        Args:
-            sampled_indices (Tensor): (s,) database rows sampled this round.
-        """
-        sampled_indices = sampled_indices.to(self.database_codes.device)
-        sampled_codes = self.sampled_codes[sampled_indices]
-        if is_distributed():
-            all_reduce(sampled_codes, op='sum')
-        codes = self.loss_module.solve_database_codes(
-            sampled_codes, sampled_indices, self.database_codes,
-            self.database_labels)
-        if is_distributed():
-            broadcast(codes, src=0)
-        self.database_codes.copy_(codes)
-
     def _load_from_state_dict(self, state_dict, prefix, local_metadata,
                               strict, missing_keys, unexpected_keys,
                               error_msgs):
-        """Adopt a checkpoint's database size when ours is still empty, and
+        """Read checkpoints of the layout before the database slot, and
         refuse a checkpoint of another configuration: MMEngine loads with
         ``strict=False``, where a shape mismatch is only a warning and the
-        model would go on with random weights."""
+        model would go on with random weights. (The database adopts a
+        checkpoint's database size itself.)"""
+        for old, new in _LEGACY_DATABASE_KEYS.items():
+            if prefix + old in state_dict:
+                state_dict[prefix + new] = state_dict.pop(prefix + old)
         network = {
             name: tensor
             for name, tensor in self.state_dict().items()
-            if name not in _DATABASE_BUFFERS
+            if not name.startswith('database.')
         }
         _check_same_method(self, network, state_dict, prefix)
         # Heads name the parameter whose rows are the bits, so that a code
@@ -289,23 +230,6 @@ class HashRetriever(BaseModel):
                 f'checkpoint does not fit this model ({len(mismatched)} '
                 f'shapes differ; another configuration?): ' +
                 '; '.join(mismatched[:5]))
-        for name in _DATABASE_BUFFERS:
-            saved = state_dict.get(prefix + name)
-            if saved is None:
-                continue
-            ours = getattr(self, name)
-            if saved.shape[1:] != ours.shape[1:]:
-                raise ValueError(
-                    f'checkpoint {name} has shape {tuple(saved.shape)}, the '
-                    f'model expects (m, {", ".join(map(str, ours.shape[1:]))}'
-                    f'): relaxed_dims or label format differ from the config')
-            if ours.size(0) == 0:
-                setattr(self, name, torch.empty_like(saved, device=ours.device))
-            elif saved.size(0) != ours.size(0):
-                raise ValueError(
-                    f'checkpoint {name} holds {saved.size(0)} database '
-                    f'images but the training set has {ours.size(0)}: the '
-                    f'checkpoint was trained on another dataset or split')
         super()._load_from_state_dict(state_dict, prefix, local_metadata,
                                       strict, missing_keys, unexpected_keys,
                                       error_msgs)
@@ -352,11 +276,11 @@ def _sample_indices(data_samples: Sequence[DataSample], device,
     # Checked on the host list: testing the device tensor would make the
     # host wait for the GPU at every batch.
     largest = max(indices)
-    if largest >= num_database:
+    if num_database and largest >= num_database:
         raise IndexError(
             f'sample_idx {largest} is outside the database of '
-            f'{num_database} images: the training set changed since '
-            f'init_database()')
+            f'{num_database} images: the training set changed since the '
+            f'database was prepared')
     return torch.as_tensor(indices, dtype=torch.long).to(device,
                                                          non_blocking=True)
 

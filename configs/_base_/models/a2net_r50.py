@@ -35,16 +35,16 @@ model = dict(
         type='TiedAutoencoderHashHead',
         code_length=12,
         in_channels=13 * 2048),
-    # The code's loss: soft similarity, gamma 200, reconstruction and
-    # decorrelation (decorr normalised by its configured batch size, 16)
-    # from half the rounds on (each config sets switch_round = rounds // 2).
+    # The code's loss: reconstruction and decorrelation (decorr normalised
+    # by its configured batch size, 16) from half the run's rounds on
+    # (switch_round=None: max_epochs // 2, as the code switches).
     # formulation='paper' switches to the paper's weights.
     loss=dict(
         type='A2NetLoss',
-        gamma=200.0,
-        similarity='soft',
         formulation='code',
         rec_weight=1.0,
         decorr_weight=1.0,
         decorr_batch_size=16),
+    # The code's ADSH database: soft similarity (+1 / -P/N), gamma 200.
+    database=dict(type='ADSHDatabase', gamma=200.0, similarity='soft'),
 )

@@ -35,7 +35,7 @@ model = dict(
         num_descriptors=6),
     loss=dict(
         type='AGMHLoss',
-        gamma=200.0,
-        similarity='soft',
         adl=dict(type='AttentionDispersionLoss', loss_weight=0.5)),
+    # The AGMH code's ADSH database: soft similarity (+1 / -P/N), gamma 200.
+    database=dict(type='ADSHDatabase', gamma=200.0, similarity='soft'),
 )

@@ -27,5 +27,7 @@ model = dict(
         embed_dims=384,
         num_heads=8,
         ffn_dims=2048),
-    loss=dict(type='ADSHLoss', gamma=200.0),
+    loss=dict(type='ADSHLoss'),
+    # ADSH's learned database: binary similarity, gamma 200.
+    database=dict(type='ADSHDatabase', gamma=200.0, similarity='binary'),
 )

@@ -4,14 +4,14 @@ from typing import Dict, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmqueryopt.registry import MODELS
+from .base_hash_head import BaseHashHead
 
 
 @MODELS.register_module()
-class AGMHHashHead(BaseModule):
+class AGMHHashHead(BaseHashHead):
     """``u = tanh(H [GAP(F_0); ...; GAP(F_{D-1})])`` with H (k x D*C), no
     bias.
 
@@ -34,13 +34,8 @@ class AGMHHashHead(BaseModule):
                  in_channels: int = 512,
                  num_descriptors: int = 6,
                  init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
-        if not isinstance(code_length, int) or code_length < 1:
-            raise ValueError(
-                f'code_length must be a positive int, got {code_length!r}')
-        self.code_length = code_length
         # No auxiliary branches: B is as wide as the code.
-        self.relaxed_dims = code_length
+        super().__init__(code_length, init_cfg=init_cfg)
         self.in_channels = in_channels
         self.num_descriptors = num_descriptors
         self.hash_weight = nn.Parameter(

@@ -4,15 +4,15 @@ from typing import Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmqueryopt.registry import MODELS
 from ..layers import CrossAttentionDecoderLayer
+from .base_hash_head import BaseHashHead
 
 
 @MODELS.register_module()
-class QueryHashHead(BaseModule):
+class QueryHashHead(BaseHashHead):
     """Decode ``code_length`` learnable queries into one relaxed bit each.
 
     In training the queries are decoded ``relaxed_dims // code_length`` times:
@@ -43,18 +43,13 @@ class QueryHashHead(BaseModule):
                  ffn_dims: int = 2048,
                  dropout: float = 0.0,
                  init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
-        if not isinstance(code_length, int) or code_length < 1:
-            raise ValueError(
-                f'code_length must be a positive int, got {code_length!r}')
+        super().__init__(code_length, relaxed_dims, init_cfg=init_cfg)
         if code_length > relaxed_dims or relaxed_dims % code_length:
             raise ValueError(
                 f'code_length={code_length} must divide relaxed_dims='
                 f'{relaxed_dims} (the auxiliary branches are whole copies of '
                 f'the queries); choose a divisor of {relaxed_dims} or set '
                 f'relaxed_dims to a multiple of {code_length}')
-        self.code_length = code_length
-        self.relaxed_dims = relaxed_dims
         self.num_branches = relaxed_dims // code_length
         if embed_dims % self.num_branches:
             raise ValueError(

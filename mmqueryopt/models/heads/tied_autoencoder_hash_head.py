@@ -5,10 +5,10 @@ from typing import Dict, Sequence, Union
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmqueryopt.registry import MODELS
+from .base_hash_head import BaseHashHead
 
 # Sources of the image generators: the holistic feature x, or its
 # reconstruction W^T tanh(W x).
@@ -53,7 +53,7 @@ class ImageGenerator(nn.Module):
 
 
 @MODELS.register_module()
-class TiedAutoencoderHashHead(BaseModule):
+class TiedAutoencoderHashHead(BaseHashHead):
     """Codes ``tanh(W x)`` and the reconstruction ``W^T tanh(W x)``.
 
     One bare parameter W (k, d) is the encoder and, transposed, the decoder
@@ -84,20 +84,13 @@ class TiedAutoencoderHashHead(BaseModule):
                  in_channels: int,
                  image_sources: Sequence[str] = (),
                  init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
-        if (not isinstance(code_length, int) or isinstance(code_length, bool)
-                or code_length < 1):
-            raise ValueError(
-                f'model.head.code_length must be a positive int, got '
-                f'{code_length!r}')
+        # No auxiliary branches: ADSH's B is k wide.
+        super().__init__(code_length, init_cfg=init_cfg)
         unknown = sorted(set(image_sources) - set(IMAGE_SOURCES))
         if unknown or len(set(image_sources)) != len(image_sources):
             raise ValueError(
                 f'model.head.image_sources must be distinct names from '
                 f'{IMAGE_SOURCES}, got {tuple(image_sources)}')
-        self.code_length = code_length
-        # No auxiliary branches: ADSH's B is k wide.
-        self.relaxed_dims = code_length
         self.in_channels = in_channels
         self.image_sources = tuple(image_sources)
         self.tied_weight = nn.Parameter(torch.empty(code_length, in_channels))

@@ -1,9 +1,8 @@
 from .a2net_loss import A2NetLoss
-from .adsh_loss import ADSHLoss, similarity
+from .adsh_loss import ADSHLoss
 from .agmh_loss import AGMHLoss
 from .attention_dispersion_loss import AttentionDispersionLoss
 
 __all__ = [
-    'A2NetLoss', 'AGMHLoss', 'AttentionDispersionLoss', 'ADSHLoss',
-    'similarity'
+    'A2NetLoss', 'AGMHLoss', 'AttentionDispersionLoss', 'ADSHLoss'
 ]

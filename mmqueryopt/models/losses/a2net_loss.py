@@ -15,9 +15,9 @@ x_hat = W^T F:
   ||W x - F||^2 / (n m)`` (lambda = 1), ``decorr = ||F^T F - n I||^2 /
   (n k) / (n m)`` (alpha = 1/(n k)).
 
-Before ``switch_round`` (0-based ADSH round) only hash + quant count, as in
-the code (which switches at half the rounds); the terms are still returned,
-multiplied by 0, for the log.
+Before ``switch_round`` (0-based ADSH round; by default half the run's
+rounds, as the code switches) only hash + quant count; the terms are still
+returned, multiplied by 0, for the log.
 """
 from typing import Dict, Optional, Sequence
 
@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmqueryopt.registry import MODELS
+from ..databases import DatabaseView
 from .adsh_loss import ADSHLoss
 
 _FORMULATIONS = ('code', 'paper')
@@ -38,14 +39,15 @@ _FEATURE_KEYS = ('holistic_feats', 'reconstructed_feats', 'code_logits')
 class A2NetLoss(ADSHLoss):
     """ADSH's loss plus A2-Net's (and optionally A2-Net++'s) terms.
 
+    ADSH's gamma and similarity (the code's is soft) are the database's
+    (``model.database``).
+
     Args:
-        gamma (float): ADSH's quantisation weight. Defaults to 200.
         scale_bits (int): Numerator of ADSH's 12/k scaling. Defaults to 12.
-        similarity (str): ``'soft'`` (+1 / -P/N, the A2-Net code's) or
-            ``'binary'`` ({0, 1}, QueryOpt's). Defaults to ``'soft'``.
         formulation (str): ``'code'`` or ``'paper'`` (module docstring).
-        switch_round (int): First 0-based round with the extra terms; the
-            code's is half the rounds. Defaults to 0.
+        switch_round (int, optional): First 0-based round with the extra
+            terms. None: half the run's rounds (``train_cfg.max_epochs //
+            2``, as the code switches). Defaults to None.
         rec_weight (float): Weight of the reconstruction term from the
             switch round. Defaults to 1.
         decorr_weight (float): Weight of the decorrelation term from the
@@ -66,11 +68,9 @@ class A2NetLoss(ADSHLoss):
     """
 
     def __init__(self,
-                 gamma: float = 200.0,
                  scale_bits: int = 12,
-                 similarity: str = 'soft',
                  formulation: str = 'code',
-                 switch_round: int = 0,
+                 switch_round: Optional[int] = None,
                  rec_weight: float = 1.0,
                  decorr_weight: float = 1.0,
                  consistency_weight: Optional[float] = None,
@@ -78,13 +78,15 @@ class A2NetLoss(ADSHLoss):
                  pixel_weights: Optional[Sequence[float]] = None,
                  reconstructed_pixel_weights: Optional[Sequence[float]] = None
                  ):
-        super().__init__(gamma, scale_bits, similarity)
+        super().__init__(scale_bits)
         if formulation not in _FORMULATIONS:
             raise ValueError(f'model.loss.formulation must be one of '
                              f'{_FORMULATIONS}, got {formulation!r}')
-        if not isinstance(switch_round, int) or switch_round < 0:
-            raise ValueError(f'model.loss.switch_round must be a round '
-                             f'index >= 0, got {switch_round!r}')
+        if switch_round is not None and (not isinstance(switch_round, int)
+                                         or switch_round < 0):
+            raise ValueError(f'model.loss.switch_round must be None (half '
+                             f'the rounds) or a round index >= 0, got '
+                             f'{switch_round!r}')
         if decorr_batch_size is not None and decorr_batch_size < 1:
             raise ValueError(f'model.loss.decorr_batch_size must be None or '
                              f'positive, got {decorr_batch_size!r}')
@@ -100,31 +102,30 @@ class A2NetLoss(ADSHLoss):
             holistic=_phase_pair(pixel_weights, 'pixel_weights'),
             reconstructed=_phase_pair(reconstructed_pixel_weights,
                                       'reconstructed_pixel_weights'))
-        self._num_database = 0
+        # A2-Net++'s pixel terms compare decoded images with the input.
+        self.needs_inputs = any(
+            weights is not None for weights in self.pixel_weights.values())
 
-    @property
-    def extra_terms_on(self) -> bool:
-        """Whether the current round is at or past the switch round."""
-        return max(self.round_index, 0) >= self.switch_round
+    def first_extra_round(self, view: DatabaseView) -> int:
+        """The switch round of this run: the configured one, or half the
+        run's rounds."""
+        if self.switch_round is not None:
+            return self.switch_round
+        return view.num_rounds // 2
 
-    def forward(self, relaxed_codes: Tensor, batch_labels: Tensor,
-                batch_indices: Tensor, database_codes: Tensor,
-                database_labels: Tensor,
-                **train_outputs) -> Dict[str, Tensor]:
-        """ADSH's terms and A2-Net's; see :meth:`ADSHLoss.forward`."""
-        # The paper formulation divides by n*m, m the database size.
-        self._num_database = database_codes.size(0)
-        return super().forward(relaxed_codes, batch_labels, batch_indices,
-                               database_codes, database_labels,
-                               **train_outputs)
+    def extra_terms_on(self, view: DatabaseView) -> bool:
+        """Whether the view's round is at or past the switch round."""
+        return max(view.round_index, 0) >= self.first_extra_round(view)
 
-    def extra_losses(self, relaxed_codes: Tensor,
+    def extra_losses(self, relaxed_codes: Tensor, view: DatabaseView,
                      **train_outputs) -> Dict[str, Tensor]:
         """Reconstruction, decorrelation, optionally consistency and pixel
         terms, already weighted for the current phase.
 
         Args:
             relaxed_codes (Tensor): F, (n, k).
+            view (DatabaseView): The round, and B for the paper
+                formulation's database size m.
             **train_outputs: ``holistic_feats`` and ``reconstructed_feats``
                 (n, d), ``code_logits`` W x (n, k), optionally
                 ``generated_images_<source>`` (n, 3, H', W'), and
@@ -135,7 +136,9 @@ class A2NetLoss(ADSHLoss):
             ``loss_consistency`` / ``loss_pixel_<source>`` when configured.
         """
         self._check_outputs(train_outputs)
-        on = self.extra_terms_on
+        on = self.extra_terms_on(view)
+        # The paper formulation divides by n*m, m the database size.
+        num_database = max(view.database_codes.size(0), 1)
         feats = train_outputs['holistic_feats'].to(relaxed_codes.dtype)
         reconstructed = train_outputs['reconstructed_feats'].to(
             relaxed_codes.dtype)
@@ -148,7 +151,7 @@ class A2NetLoss(ADSHLoss):
             eye = torch.eye(num_bits, dtype=gram.dtype, device=gram.device)
             decorr = F.mse_loss(gram, scale * eye) / scale / num_bits
         else:
-            pairs = num * max(self._num_database, 1)
+            pairs = num * num_database
             rec = (reconstructed - feats).pow(2).sum() / pairs
             eye = torch.eye(num_bits, dtype=gram.dtype, device=gram.device)
             decorr = (gram - num * eye).pow(2).sum() / (num * num_bits) / pairs
@@ -159,7 +162,7 @@ class A2NetLoss(ADSHLoss):
             logits = train_outputs['code_logits'].to(relaxed_codes.dtype)
             gap = (logits - relaxed_codes).pow(2)
             consistency = (gap.mean() if self.formulation == 'code' else
-                           gap.sum() / (num * max(self._num_database, 1)))
+                           gap.sum() / (num * num_database))
             losses['loss_consistency'] = (
                 self.consistency_weight * phase_weight * consistency)
         for source, weights in self.pixel_weights.items():

@@ -4,6 +4,7 @@ from typing import Dict
 from torch import Tensor
 
 from mmqueryopt.registry import MODELS
+from ..databases import DatabaseView
 from .adsh_loss import ADSHLoss
 
 
@@ -13,27 +14,30 @@ class AGMHLoss(ADSHLoss):
     0.5 * ADL``), ADL on the SIEA outputs the head hands over as
     ``attended_maps``.
 
+    ADSH's gamma and similarity (the AGMH code's is soft) are the
+    database's (``model.database``).
+
     Args:
         adl (dict): The dispersion term's module. Defaults to
             ``AttentionDispersionLoss`` with ``loss_weight=0.5``.
-        similarity (str): ADSH's S; the AGMH code's is ``'soft'``.
-        **kwargs: ``gamma`` and ``scale_bits`` of :class:`ADSHLoss`.
+        **kwargs: ``scale_bits`` of :class:`ADSHLoss`.
     """
 
     def __init__(self,
                  adl: dict = dict(
                      type='AttentionDispersionLoss', loss_weight=0.5),
-                 similarity: str = 'soft',
                  **kwargs):
-        super().__init__(similarity=similarity, **kwargs)
+        super().__init__(**kwargs)
         self.adl = MODELS.build(adl)
 
-    def extra_losses(self, relaxed_codes: Tensor, attended_maps: Tensor = None,
+    def extra_losses(self, relaxed_codes: Tensor, view: DatabaseView,
+                     attended_maps: Tensor = None,
                      **train_outputs) -> Dict[str, Tensor]:
         """Args:
             relaxed_codes (Tensor): F, (n, k); not used by ADL.
+            view (DatabaseView): Not used by ADL.
             attended_maps (Tensor): (n, D, C, H, W), the SIEA outputs.
-            **train_outputs: ``inputs`` (unused); anything else is an error.
+            **train_outputs: Anything else is an error.
 
         Returns:
             dict[str, Tensor]: ``loss_adl``, the weighted ADL.
@@ -42,5 +46,5 @@ class AGMHLoss(ADSHLoss):
             raise KeyError(
                 'AGMHLoss needs the head\'s attended_maps (the SIEA outputs): '
                 'pair it with AGMHHashHead after AttributeDescriptorNeck')
-        super().extra_losses(relaxed_codes, **train_outputs)
+        super().extra_losses(relaxed_codes, view, **train_outputs)
         return dict(loss_adl=self.adl(attended_maps))

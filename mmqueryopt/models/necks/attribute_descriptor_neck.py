@@ -7,8 +7,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmqueryopt.registry import MODELS
-from ..layers import StepwiseExternalAttention
-from ..losses.attention_dispersion_loss import position_distributions
+from ..layers import StepwiseExternalAttention, position_distributions
 
 
 @MODELS.register_module()

@@ -9,7 +9,10 @@ MMPretrain config (scope ``mmpretrain``) builds its parts from their bare
 names too (docs/registry_and_scopes.md).
 """
 import functools
-from typing import Callable
+import importlib
+import pkgutil
+from types import ModuleType
+from typing import Callable, Dict
 
 from mmengine import registry as engine
 from mmengine.registry import DefaultScope, Registry
@@ -71,3 +74,22 @@ VISUALIZERS = _child(pretrain.VISUALIZERS)
 VISBACKENDS = _child(pretrain.VISBACKENDS)
 # MMPretrain has none of its own; dataloaders look up worker_init_fn here.
 FUNCTIONS = _child(engine.FUNCTIONS, 'mmqueryopt.engine')
+
+
+def import_submodules(package: str) -> Dict[str, ModuleType]:
+    """Import every module of ``package``, so that the types they register
+    exist: a new part of a method is a new file, with no ``__init__`` edit
+    (docs/adding_a_method.md).
+
+    Args:
+        package (str): A package's dotted name, e.g. ``__name__`` in its
+            ``__init__``.
+
+    Returns:
+        dict[str, ModuleType]: The modules by their short names, sorted.
+    """
+    path = importlib.import_module(package).__path__
+    return {
+        info.name: importlib.import_module(f'{package}.{info.name}')
+        for info in sorted(pkgutil.iter_modules(path), key=lambda i: i.name)
+    }

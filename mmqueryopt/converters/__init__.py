@@ -13,9 +13,11 @@ from typing import Iterable, List, Mapping, Optional
 import torch
 
 from mmqueryopt.fileio import strip_ddp_prefix
-from . import a2net, a2netpp, agmh, queryopt
+from mmqueryopt.registry import import_submodules
 
-METHODS = dict(queryopt=queryopt, agmh=agmh, a2net=a2net, a2netpp=a2netpp)
+# Every module of this folder is one method's rules, named by the module
+# (``--method NAME``): a new method's rules are a new file.
+METHODS = import_submodules(__name__)
 
 
 def detect_method(keys: Iterable[str]) -> str:

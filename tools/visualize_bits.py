@@ -28,6 +28,7 @@ from encode import build_dataloader
 from mmqueryopt.analysis.bits import (class_association, relaxed_codes,
                                       save_bit_grid, strongest)
 from mmqueryopt.datasets import BrokenImageError
+from mmqueryopt.evaluation.functional.codes import sign
 from mmqueryopt.engine.cli import (add_encoder_args, encoder_from_args,
                                    user_error_message)
 from mmqueryopt.fileio import atomic_write
@@ -75,7 +76,8 @@ def bit_report(j: int, values: np.ndarray, labels, class_names, paths,
     """The JSON entry of bit ``j`` and the rows of its grid."""
     plus = strongest(values, 1, args.top)
     minus = strongest(values, -1, args.top)
-    entry = dict(bit=j, fraction_plus=float((values >= 0).mean()))
+    binary = sign(values)
+    entry = dict(bit=j, fraction_plus=float((binary > 0).mean()))
     for key, items in (('+1', plus), ('-1', minus)):
         entry[key] = dict(images=[
             dict(path=paths[i], value=float(values[i]),
@@ -83,7 +85,6 @@ def bit_report(j: int, values: np.ndarray, labels, class_names, paths,
             for i in items
         ])
     if labels is not None:
-        binary = np.where(values >= 0, 1, -1)
         for key, classes in class_association(binary, labels,
                                               args.top_classes).items():
             entry[key]['classes'] = [
@@ -131,7 +132,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
                  json.dumps(report, indent=1).encode())
     if args.save_relaxed:
         # A codes file like tools/encode.py's, plus the relaxed values.
-        codes = to_codes(np.where(values >= 0, 1, -1), paths, labels,
+        codes = to_codes(sign(values), paths, labels,
                          model_meta(model, args.checkpoint, args.config))
         codes.relaxed = values
         save_codes(args.save_relaxed, codes)

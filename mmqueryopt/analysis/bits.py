@@ -4,9 +4,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from mmqueryopt.evaluation.functional.codes import sign as code_sign
 from mmqueryopt.retrieval.encoder import encode
-from mmqueryopt.retrieval.grid import _thumbnail
-from .figures import grid_figure, save_figure
+from .figures import grid_figure, save_figure, thumbnail
 
 
 def relaxed_codes(model, dataloader) -> Tuple[np.ndarray, List[str],
@@ -35,8 +35,7 @@ def strongest(values: np.ndarray, sign: int, num: int) -> np.ndarray:
         items whose binary value is ``sign`` (ties at 0 go to +1).
     """
     order = np.argsort(-sign * values, kind='stable')
-    binary = np.where(values >= 0, 1, -1)
-    return order[binary[order] == sign][:num]
+    return order[code_sign(values)[order] == sign][:num]
 
 
 def class_association(bits: np.ndarray, labels: np.ndarray,
@@ -90,7 +89,7 @@ def save_bit_grid(out_file: str,
                 ax.axis('off')
                 continue
             i = items[col]
-            ax.imshow(_thumbnail(paths[i], thumb_size))
+            ax.imshow(thumbnail(paths[i], thumb_size))
             ax.set_title(f'{values[i]:+.2f} {names[i]}'[:18], fontsize=8,
                          pad=3)
     save_figure(fig, out_file)

@@ -9,6 +9,7 @@ from typing import Optional
 
 import numpy as np
 
+from mmqueryopt.evaluation.functional.codes import sign
 from .figures import DPI, pyplot, save_figure
 
 # Images whose pairs the distance histograms count; larger sets are
@@ -78,7 +79,7 @@ def code_statistics(codes: np.ndarray,
     if relaxed is not None:
         relaxed = np.asarray(relaxed, np.float64)
         stats['quantization_error'] = float(
-            ((np.where(relaxed >= 0, 1.0, -1.0) - relaxed)**2).mean())
+            ((sign(relaxed) - relaxed)**2).mean())
     return stats
 
 

@@ -7,9 +7,10 @@ package draw attention overlays and per-bit image sets in them.
 """
 import numpy as np
 
-# The layout lives with the search grids, which it must match.
+# The layout and its public helpers live with the search grids, which the
+# figures must match; re-exported for this package's figure modules.
 from mmqueryopt.retrieval.grid import (DPI, grid_figure, pyplot,  # noqa: F401
-                                       save_figure)
+                                       save_figure, thumbnail)
 
 
 def figure_to_array(fig) -> np.ndarray:

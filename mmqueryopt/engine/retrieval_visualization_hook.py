@@ -9,6 +9,7 @@ from mmengine.hooks import Hook
 
 from mmqueryopt.evaluation import HammingMAP
 from mmqueryopt.registry import DATASETS, HOOKS
+from mmqueryopt.retrieval import BinaryIndex, save_grid
 from .retrieval_database_hook import RetrievalDatabaseHook
 
 
@@ -65,8 +66,6 @@ class RetrievalVisualizationHook(Hook):
     def after_test_epoch(self, runner, metrics=None) -> None:
         if not is_main_process() or not self._queries:
             return
-        # Imported here: mmqueryopt.retrieval imports mmqueryopt.engine.
-        from mmqueryopt.retrieval import BinaryIndex, save_grid
         metric = next((m for m in runner.test_evaluator.metrics
                        if isinstance(m, HammingMAP)), None)
         if metric is None or metric.database_codes is None:

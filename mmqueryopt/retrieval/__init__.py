@@ -23,7 +23,8 @@ from .encoder import (IMAGE_EXTENSIONS, ImageListDataset, build_encoder,
                       encode, list_images,
                       model_meta)
 from .grid import grid_size, save_grid
-from .index import BinaryIndex, pack_codes
+from mmqueryopt.evaluation.functional.codes import pack_codes
+from .index import BinaryIndex
 
 __all__ = [
     'BinaryIndex', 'Codes', 'CodesFile', 'CodesFileError', 'FORMAT_VERSION',

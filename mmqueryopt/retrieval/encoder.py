@@ -12,6 +12,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from mmqueryopt.evaluation.functional.codes import pack_codes, sign
 from mmqueryopt.fileio import (Codes, file_sha256, load_checkpoint_file,
                                strip_ddp_prefix)
 
@@ -167,8 +168,7 @@ def encode(
         for batch in dataloader:
             values = _relaxed_by_shape(model, batch)
             codes.append(values.numpy() if relaxed else
-                         torch.where(values >= 0, 1, -1).to(
-                             torch.int8).numpy())
+                         sign(values).to(torch.int8).numpy())
             for sample in batch['data_samples']:
                 paths.append(osp.abspath(sample.img_path))
                 label = sample.get('gt_label')
@@ -215,7 +215,6 @@ def _relaxed_by_shape(model, batch: dict):
 def to_codes(codes: np.ndarray, paths: Sequence[str],
              labels: Optional[np.ndarray], meta: dict) -> Codes:
     """Pack ±1 codes into a :class:`Codes` for :func:`save_codes`."""
-    from .index import pack_codes
     packed, nbits = pack_codes(codes, 'codes')
     return Codes(packed, nbits, np.asarray(paths, dtype=str), labels,
                  dict(meta))

@@ -36,7 +36,7 @@ def grid_size(num_cells: int, thumb_size: int = 128,
             rows * (thumb_size + 2 * PAD_PX + TITLE_PX))
 
 
-def _thumbnail(path: str, thumb_size: int) -> np.ndarray:
+def thumbnail(path: str, thumb_size: int) -> np.ndarray:
     """The image as an RGB square of ``thumb_size``, letterboxed in white."""
     from PIL import Image, ImageOps
     with Image.open(path) as img:
@@ -129,7 +129,7 @@ def save_grid(out_file: str,
     fig, axes = grid_figure(len(cells), thumb_size, ncols)
     try:
         for ax, (path, title, color) in zip(axes, cells):
-            ax.imshow(_thumbnail(path, thumb_size))
+            ax.imshow(thumbnail(path, thumb_size))
             for spine in ax.spines.values():
                 spine.set_color(color)
                 spine.set_linewidth(4 if color != NEUTRAL else 1)

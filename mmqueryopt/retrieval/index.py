@@ -23,52 +23,12 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from mmqueryopt.evaluation.functional.codes import (ArrayLike, as_tensor,
-                                                    sign_codes)
+                                                    pack_codes)
 from mmqueryopt.fileio import Codes, check_same_model, load_codes, save_codes
 
-# Rows converted per step when packing codes: bounds the float32 {-1, +1}
-# copy that sign_codes makes to a few MiB whatever the gallery size.
-_PACK_ROWS = 1 << 16
 # Items per XOR block: the XOR scratch (2 MiB of uint64) stays in cache,
 # which measured 2.5 times faster than whole-gallery passes at 10M items.
 _BLOCK_ITEMS = 1 << 18
-
-
-def pack_codes(codes: ArrayLike,
-               name: str = 'codes',
-               nbits: Optional[int] = None) -> Tuple[np.ndarray, int]:
-    """Check binary codes and pack them into ``np.packbits`` rows.
-
-    Args:
-        codes (np.ndarray | torch.Tensor): ``(N, nbits)`` codes in
-            ``{-1, +1}`` or ``{0, 1}``, or, with ``nbits``, ``(N,
-            ceil(nbits / 8))`` uint8 rows of ``np.packbits(bits, axis=1)``
-            (as :func:`~mmqueryopt.evaluation.functional.codes.sign_codes`
-            reads them).
-        name (str): Argument name used in error messages.
-        nbits (int, optional): Code length of packed codes. Defaults to None
-            (codes are not packed).
-
-    Returns:
-        tuple[np.ndarray, int]: ``(N, ceil(nbits / 8))`` uint8 packed rows
-        (padding bits 0) and the code length.
-    """
-    codes = as_tensor(codes, name)
-    num_rows = len(codes) if codes.ndim else 0
-    packed = None
-    # One output array, made at the first chunk: a list of chunk rows, kept
-    # between the freed temporaries of each chunk, fragments the heap (360 MiB
-    # kept after packing 10M codes, against 57 MiB of codes).
-    for start in range(0, max(num_rows, 1), _PACK_ROWS):
-        # sign_codes checks the values (and the shape of packed rows).
-        signs = sign_codes(
-            codes[start:start + _PACK_ROWS] if num_rows else codes, name,
-            nbits)
-        rows = np.packbits((signs > 0).cpu().numpy(), axis=1)
-        if packed is None:
-            packed = np.empty((num_rows, rows.shape[1]), np.uint8)
-        packed[start:start + len(rows)] = rows
-    return packed, signs.shape[1]
 
 
 def _word_dtype(num_bytes: int) -> np.dtype:

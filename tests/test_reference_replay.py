@@ -13,6 +13,7 @@ rounding level stays far below the tolerances over the two rounds, so a
 difference can only come from the training step itself.
 """
 import copy
+import glob
 import os.path as osp
 import uuid
 
@@ -41,6 +42,11 @@ class Recorder(Hook):
         self.batches, self.logs, self.sampled, self.codes = [], [], [], []
 
     def before_train(self, runner):
+        database = runner.model.database
+        # ADSHDatabase.prepare draws B and sizes U in float32 whatever the
+        # model's type; the replay runs in float64 throughout.
+        database.codes = database.codes.double()
+        database.sampled_codes = database.sampled_codes.double()
         self.weights = copy.deepcopy(runner.model.state_dict())
         self.initial_codes = runner.model.database.codes.clone()
 
@@ -72,13 +78,19 @@ class RoundEnds(Hook):
             self.recorder.codes.append(model.database.codes.clone())
 
 
+def config_path(name):
+    """A config by file name, in configs/ or a method folder under it."""
+    found = glob.glob(osp.join(REPO, 'configs', '**', name), recursive=True)
+    assert len(found) == 1, (name, found)
+    return found[0]
+
+
 def replay_config(method, data_root, work_dir):
     """The CUB 12-bit config (loss, optimiser, sampler, hooks) with the
     digits network, 16x16 digits, two short rounds, lr x0.1 after the
     first, no evaluation or checkpoints."""
-    cfg = Config.fromfile(osp.join(REPO, f'configs/{method}_cub_12bit.py'))
-    small = Config.fromfile(
-        osp.join(REPO, f'configs/{method}_digits_12bit.py'))
+    cfg = Config.fromfile(config_path(f'{method}_cub_12bit.py'))
+    small = Config.fromfile(config_path(f'{method}_digits_12bit.py'))
     for part in ('backbone', 'neck', 'head', 'data_preprocessor'):
         cfg.model[part] = small.model[part]
     # Narrower still, for time (the attention tower needs 64 channels).
@@ -91,10 +103,10 @@ def replay_config(method, data_root, work_dir):
                               memory_units=8)
         cfg.model.head.in_channels = 16
     if method == 'a2net':
-        # The reference switches at max_iter // 2 (our default: half the
-        # run's rounds) and normalises the decorrelation by its batch size.
-        assert cfg.model.loss.get('switch_round') is None
-        cfg.model.loss.update(decorr_batch_size=BATCH)
+        # The reference switches at max_iter // 2: our default (None, half
+        # the run's rounds), which a dataset's config may pin for its own
+        # length. It normalises the decorrelation by its batch size.
+        cfg.model.loss.update(switch_round=None, decorr_batch_size=BATCH)
     cfg.train_dataloader = small.train_dataloader
     cfg.train_dataloader.dataset.data_root = data_root
     cfg.train_dataloader.dataset.pipeline[1].scale = 16

@@ -130,12 +130,13 @@ class ADSHDatabase(HashDatabase):
         if self.num_database:
             self.check_prepared(labels)
             return
-        device = self.codes.device
+        # In the buffers' float type (a float64 model keeps float64 B).
+        like = dict(device=self.codes.device, dtype=self.codes.dtype)
         width = self.codes.size(1)
-        self.labels = labels.to(device=device, dtype=torch.long)
+        self.labels = labels.to(device=like['device'], dtype=torch.long)
         self.codes = torch.randn(len(labels), width,
-                                 generator=generator).to(device)
-        self.sampled_codes = torch.zeros(len(labels), width, device=device)
+                                 generator=generator).to(**like)
+        self.sampled_codes = torch.zeros(len(labels), width, **like)
         if is_distributed():
             broadcast(self.codes, src=0)
 

@@ -151,14 +151,20 @@ def test_older_layouts_load_as_the_current_one(arrays, dump, tmp_path):
     np.testing.assert_array_equal(read_codes_file(old_relaxed).side().relaxed,
                                   relaxed)
 
-    read = read_codes_file(dump, need_labels=True)
-    assert read.layout == 'test dump'
-    for side in ('query', 'database'):
-        np.testing.assert_array_equal(read.side(side).signs(),
-                                      arrays[f'{side}_codes'])
-        np.testing.assert_array_equal(read.side(side).labels,
-                                      arrays[f'{side}_labels'])
-    assert read.extras['pr_precision'].shape == (13, )
+    # A test dump: HammingMAP writes the current format; the layout before
+    # it (int8 codes, no nbits, no meta) loads as the same two sides.
+    curve = np.linspace(1, 0, 13)
+    old_dump = savez(tmp_path / 'old_dump.npz', **arrays,
+                     pr_precision=curve, pr_recall=curve[::-1])
+    for file, layout in ((dump, 'codes file'), (old_dump, 'test dump')):
+        read = read_codes_file(file, need_labels=True)
+        assert read.layout == layout
+        for side in ('query', 'database'):
+            np.testing.assert_array_equal(read.side(side).signs(),
+                                          arrays[f'{side}_codes'])
+            np.testing.assert_array_equal(read.side(side).labels,
+                                          arrays[f'{side}_labels'])
+        assert read.extras['pr_precision'].shape == (13, )
 
     # .npy arrays: {-1, +1}, {0, 1} (any integer dtype) and bool.
     for form in (signs, (signs > 0).astype(np.uint8),

@@ -4,6 +4,7 @@ import torch
 from mmpretrain.structures import DataSample
 
 from mmqueryopt.evaluation import HammingMAP, mean_average_precision
+from mmqueryopt.fileio import read_codes_file
 from test_evaluation_authors import their_calc_top_map
 
 
@@ -61,11 +62,13 @@ def test_metric_matches_brute_force_and_dumps(tmp_path):
         'retrieval/mAP_expected', 'retrieval/mAP_authors'
     } <= set(results)
     assert not any('PR_' in key for key in results)
-    saved = np.load(dump)
-    np.testing.assert_array_equal(saved['query_codes'], query)
-    np.testing.assert_array_equal(saved['database_labels'], database_labels)
-    assert saved['pr_precision'].shape == saved['pr_recall'].shape == (7, )
-    assert saved['pr_recall'][-1] == pytest.approx(1.0)
+    saved = read_codes_file(dump, need_labels=True)
+    np.testing.assert_array_equal(saved.side('query').signs(), query)
+    np.testing.assert_array_equal(saved.side('database').labels,
+                                  database_labels)
+    curve = saved.extras
+    assert curve['pr_precision'].shape == curve['pr_recall'].shape == (7, )
+    assert curve['pr_recall'][-1] == pytest.approx(1.0)
     assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == [
         'codes.npz'
     ]

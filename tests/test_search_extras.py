@@ -15,6 +15,7 @@ from encode import main as encode_main
 from eval_codes import main as eval_main
 from mmqueryopt.datasets import ClassFolders, DatasetError
 from mmqueryopt.evaluation.functional import evaluate_retrieval
+from mmqueryopt.fileio import read_codes_file
 from mmqueryopt.registry import DATASETS
 from mmqueryopt.retrieval.grid import grid_size
 # The tiny trained digits model of the encode/search tests.
@@ -71,16 +72,15 @@ def test_show_dir_with_encoded_database(trained, tmp_path):
         'encoded', '--show-dir', show_dir, '--show-num', '2', '--out', out
     ])
     assert len(os.listdir(show_dir)) == 2
-    with np.load(out, allow_pickle=False) as dump:
-        assert dump['database_codes'].shape == (1437, 12)
+    assert read_codes_file(out).side('database').signs().shape == (1437, 12)
 
 
 def test_out_round_trips_to_the_same_map(test_run, capsys):
     metrics, _, out = test_run
-    with np.load(out, allow_pickle=False) as dump:
-        assert dump['query_codes'].shape == (360, 12)
-        assert dump['database_codes'].shape == (1437, 12)
-        assert set(np.unique(dump['query_codes'])) <= {-1, 1}
+    dump = read_codes_file(out, need_labels=True)
+    assert dump.side('query').signs().shape == (360, 12)
+    assert dump.side('database').signs().shape == (1437, 12)
+    assert set(np.unique(dump.side('query').signs())) <= {-1, 1}
     offline = eval_main([out])
     assert offline['retrieval/mAP'] == metrics['retrieval/mAP']
     assert 'retrieval/mAP:' in capsys.readouterr().out
@@ -88,15 +88,14 @@ def test_out_round_trips_to_the_same_map(test_run, capsys):
 
 def test_eval_codes_options_match_evaluate_retrieval(test_run):
     _, _, out = test_run
-    with np.load(out, allow_pickle=False) as dump:
-        arrays = {key: dump[key] for key in dump.files}
+    dump = read_codes_file(out, need_labels=True)
+    query, database = dump.side('query'), dump.side('database')
     offline = eval_main([
         out, '--map-topk', '10', '--precision-k', '5', '--radius', '1',
         '--tie-break', 'expected'
     ])
     direct = evaluate_retrieval(
-        arrays['query_codes'], arrays['database_codes'],
-        arrays['query_labels'], arrays['database_labels'],
+        query.signs(), database.signs(), query.labels, database.labels,
         map_topk=(None, 10), precision_k=(5, ), radius=(1, ),
         tie_break=('index', 'expected'))
     assert offline == {f'retrieval/{k}': v for k, v in direct.items()}
@@ -206,10 +205,11 @@ def _class_tree(root, classes=('cat', 'dog', 'owl'), per_split=None):
 
 
 def _tiny_custom_cfg(data_root, work_dir):
-    """configs/queryopt_custom_12bit.py with the tiny digits network (the
-    ResNet-50's ImageNet weights are not downloaded in tests) and 32-pixel
+    """configs/queryopt/queryopt_custom_12bit.py with the tiny digits network
+    (the ResNet-50's ImageNet weights are not downloaded in tests) and 32-pixel
     crops; the datasets are the config's."""
-    cfg = Config.fromfile(osp.join(REPO, 'configs/queryopt_custom_12bit.py'))
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs/queryopt/queryopt_custom_12bit.py'))
     cfg.model = tiny_digits_cfg(data_root, work_dir).model
     cfg.work_dir = work_dir
     cfg.train_dataloader.dataset.pipeline[1].scale = 32

@@ -29,10 +29,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'transforms); default: as the config says')
     parser.add_argument(
         '--out',
-        help='write the codes the metric used to this .npz: query_codes, '
-        'query_labels, database_codes, database_labels (+1/-1 int8) and '
-        'the precision-recall curve (pr_precision, pr_recall); read by '
-        'tools/eval_codes.py')
+        help='write the codes the metric used to this codes file (.npz): '
+        'query and database sides with their labels, and the '
+        'precision-recall curve (pr_precision, pr_recall); read by '
+        'tools/eval_codes.py and tools/analysis_tools/plot_curves.py')
     parser.add_argument(
         '--show-dir',
         help='draw the result grids of the first --show-num queries into '

@@ -1,8 +1,10 @@
 """Precision-recall and precision@N curves of evaluation dumps.
 
 A dump is what ``HammingMAP(dump_file=...)`` writes after an evaluation
-(``tools/test.py --out``): query and database codes and labels and the
-precision-recall curve over Hamming radii 0..k.
+(``tools/test.py --out``): a codes file with query and database sides and
+their labels, and the precision-recall curve over Hamming radii 0..k as
+its extras ``pr_precision`` and ``pr_recall``; dumps of the older layout
+load too (:func:`mmqueryopt.fileio.read_codes_file`).
 """
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
@@ -10,33 +12,45 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from mmqueryopt.evaluation.functional import evaluate_retrieval, result_key
+from mmqueryopt.fileio import read_codes_file
 from .figures import DPI, pyplot, save_figure
 
+# The keys of load_dump's result (besides nbits).
 DUMP_KEYS = ('query_codes', 'query_labels', 'database_codes',
              'database_labels', 'pr_precision', 'pr_recall')
+_CURVE_KEYS = ('pr_precision', 'pr_recall')
 
 
 def load_dump(path: str) -> Dict[str, np.ndarray]:
-    """Read an evaluation dump, checking its keys.
+    """Read an evaluation dump, checking it.
+
+    Returns:
+        dict: :data:`DUMP_KEYS`, codes as ``(N, nbits)`` int8 in {-1, +1},
+        and ``nbits``.
 
     Raises:
         FileNotFoundError: No such file.
-        ValueError: Not a dump; names the file and the missing key.
+        ValueError: Not a dump (a :class:`~mmqueryopt.fileio.CodesFileError`
+            for a bad codes file); names the file and the key.
     """
-    with np.load(path, allow_pickle=False) as archive:
-        missing = [key for key in DUMP_KEYS if key not in archive.files]
-        if missing:
+    file = read_codes_file(path, need_labels=True)
+    query, database = file.side('query'), file.side('database')
+    for key in _CURVE_KEYS:
+        if key not in file.extras:
             raise ValueError(
                 f'{path!r} is not an evaluation dump (tools/test.py --out, '
-                f'HammingMAP dump_file): no {", ".join(missing)}')
-        dump = {key: archive[key] for key in DUMP_KEYS}
-    nbits = dump['query_codes'].shape[1]
-    if dump['pr_precision'].shape != (nbits + 1, ):
-        raise ValueError(
-            f'{path!r}: pr_precision has shape {dump["pr_precision"].shape},'
-            f' expected ({nbits + 1},) for {nbits}-bit codes')
-    dump['nbits'] = nbits
-    return dump
+                f'HammingMAP dump_file): no {key}')
+    nbits = query.nbits
+    for key in _CURVE_KEYS:
+        if file.extras[key].shape != (nbits + 1, ):
+            raise ValueError(
+                f'{path!r}: {key} has shape {file.extras[key].shape}, '
+                f'expected ({nbits + 1},) for {nbits}-bit codes')
+    return dict(query_codes=query.signs(), query_labels=query.labels,
+                database_codes=database.signs(),
+                database_labels=database.labels,
+                pr_precision=file.extras['pr_precision'],
+                pr_recall=file.extras['pr_recall'], nbits=nbits)
 
 
 def default_ns(num_database: int, max_n: int = 1000,

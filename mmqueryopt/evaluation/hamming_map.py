@@ -1,5 +1,4 @@
 """MMEngine metric: Hamming-ranking retrieval of queries against a database."""
-import io
 from typing import Optional, Sequence, Union
 
 import numpy as np
@@ -7,9 +6,10 @@ import torch
 from mmengine.evaluator import BaseMetric
 from torch import Tensor
 
-from mmqueryopt.fileio import atomic_write
+from mmqueryopt.fileio import Codes, save_codes
 from mmqueryopt.registry import METRICS
 from .functional import evaluate_retrieval
+from .functional.codes import pack_codes
 
 
 @METRICS.register_module()
@@ -35,9 +35,11 @@ class HammingMAP(BaseMetric):
             ``mAP@<k>_authors``), the authors' routine: ties in database-index
             order as their stable GPU sort leaves them, last ranked item
             dropped. For comparison with published tables. Defaults to False.
-        dump_file (str, optional): Write query and database codes and labels
-            and the precision-recall curve over all radii to this ``.npz``
-            after each evaluation. Defaults to None.
+        dump_file (str, optional): After each evaluation, write a codes
+            file (:func:`mmqueryopt.fileio.save_codes`) here: query and
+            database sides with their labels, and the precision-recall
+            curve over all radii as extras ``pr_precision`` and
+            ``pr_recall``. Defaults to None.
         collect_device (str): Where results are gathered under DDP.
         prefix (str, optional): Key prefix. Defaults to ``'retrieval'``.
     """
@@ -106,14 +108,13 @@ class HammingMAP(BaseMetric):
 
     def _dump(self, query_codes, query_labels, pr_precision,
               pr_recall) -> None:
-        buffer = io.BytesIO()
-        np.savez(
-            buffer,
-            query_codes=query_codes.numpy().astype(np.int8),
-            query_labels=query_labels.numpy(),
-            database_codes=self.database_codes.numpy().astype(np.int8),
-            database_labels=self.database_labels.numpy(),
-            pr_precision=pr_precision,
-            pr_recall=pr_recall)
-        # A kill mid-write leaves the previous file, never half of one.
-        atomic_write(self.dump_file, buffer.getvalue())
+        sides = {}
+        for side, codes, labels in (
+                ('query', query_codes, query_labels),
+                ('database', self.database_codes, self.database_labels)):
+            packed, nbits = pack_codes(codes, f'{side}_codes')
+            sides[side] = Codes(packed, nbits, labels=labels.cpu().numpy())
+        # Written atomically: a kill mid-write leaves the previous file.
+        save_codes(self.dump_file, sides,
+                   extras=dict(pr_precision=np.asarray(pr_precision),
+                               pr_recall=np.asarray(pr_recall)))

@@ -13,8 +13,9 @@ included).
 
 Examples::
 
-    python benchmarks/bench_e2e.py configs/queryopt_cub_12bit_fast.py
-    python benchmarks/bench_e2e.py configs/queryopt_cub_12bit_throughput.py
+    python benchmarks/bench_e2e.py configs/queryopt/queryopt_cub_12bit_fast.py
+    python benchmarks/bench_e2e.py \
+        configs/queryopt/queryopt_cub_12bit_throughput.py
     python benchmarks/bench_e2e.py configs/queryopt_cub_12bit.py --small
 """
 import argparse
@@ -107,7 +108,7 @@ def bench_config(config: str, data_root: str, work_dir: str, rounds: int,
 def main(argv: Optional[List[str]] = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', nargs='?', default=osp.join(
-        REPO, 'configs/queryopt_cub_12bit_fast.py'))
+        REPO, 'configs/queryopt/queryopt_cub_12bit_fast.py'))
     parser.add_argument('--num-images', type=int, default=5994,
                         help="JPEGs in the training set (CUB's 5,994)")
     parser.add_argument('--num-samples', type=int, default=2000)

@@ -2,7 +2,7 @@
 torch's default OpenMP settings and with the tools' (``tools/openmp_env.py``).
 
 Each measurement is a fresh process (OpenMP reads its settings when torch
-loads it) that trains ``configs/queryopt_digits_12bit.py`` through
+loads it) that trains ``configs/queryopt/queryopt_digits_12bit.py`` through
 MMEngine's Runner, as ``tools/train.py --no-validate`` does, for
 ``--warmup`` untimed and ``--iters`` timed iterations (loader, forward,
 loss, backward, AdamW step; batch 16, 32x32). "Loaded" runs the same
@@ -42,7 +42,7 @@ import time
 from typing import Dict, List, Optional
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIG = osp.join(REPO, 'configs', 'queryopt_digits_12bit.py')
+CONFIG = osp.join(REPO, 'configs', 'queryopt', 'queryopt_digits_12bit.py')
 RESULT_TAG = 'bench_threads result: '
 
 #: The user's thread and wait settings, removed from every child's
@@ -278,7 +278,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, dict]]:
         print(f'{cpu_model()}, {usable_cpus()} usable CPUs; load average '
               f'{load1:.1f} (1 min) / {load5:.1f} (5 min) at the start. '
               f'Loaded: {args.load} busy-looping processes beside the job. '
-              f'configs/queryopt_digits_12bit.py training (batch 16, 32x32): '
+              f'configs/queryopt/queryopt_digits_12bit.py training '
+              f'(batch 16, 32x32): '
               f'{args.warmup} warm-up + {args.iters} timed iterations, '
               f'median of {args.repeats}.\n', flush=True)
         runs = {s: {c: [] for c in CONDITIONS} for s in args.settings}

@@ -1,8 +1,8 @@
 """Model-only speed of every method: train-step and inference img/s, memory.
 
 Each method of the toolbox is found by its CUB config,
-``configs/<method>_cub_12bit.py``. Its model is built with random weights
-(no download), ADSH's database sized like CUB's (5,994 images, 200
+``configs/<method>/<method>_cub_12bit.py``. Its model is built with random
+weights (no download), ADSH's database sized like CUB's (5,994 images, 200
 classes) and fed random normalised images; the loader is left out (see
 ``bench_data.py`` and ``bench_e2e.py``). A train step is forward, the
 method's loss, backward and an SGD step; inference is the relaxed codes
@@ -78,9 +78,10 @@ SETTINGS = {
 
 def method_configs(config_dir: str = osp.join(REPO, 'configs')
                    ) -> Dict[str, str]:
-    """``{method: path}`` of every ``<method>_cub_12bit.py``."""
+    """``{method: path}`` of every ``<method>/<method>_cub_12bit.py``."""
     found = {}
-    for path in sorted(glob.glob(osp.join(config_dir, '*_cub_12bit.py'))):
+    for path in sorted(
+            glob.glob(osp.join(config_dir, '*', '*_cub_12bit.py'))):
         match = re.fullmatch(r'([a-z0-9]+)_cub_12bit\.py',
                              osp.basename(path))
         if match:
@@ -256,7 +257,8 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
     parser.add_argument('--device', default=None,
                         help='default: cuda if available, else cpu')
     parser.add_argument('--methods', nargs='+', default=None,
-                        help='default: every configs/<method>_cub_12bit.py')
+                        help='default: every '
+                        'configs/<method>/<method>_cub_12bit.py')
     parser.add_argument('--settings', nargs='+', default=list(SETTINGS),
                         choices=list(SETTINGS))
     parser.add_argument('--image-size', type=int, default=224)
@@ -277,7 +279,8 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
     methods = args.methods or list(configs)
     missing = [m for m in methods if m not in configs]
     if missing:
-        parser.error(f'no configs/<method>_cub_12bit.py for {missing}; '
+        parser.error(f'no configs/<method>/<method>_cub_12bit.py for '
+                     f'{missing}; '
                      f'found {sorted(configs)}')
 
     print(f'{machine_line(device)}; {args.image_size}x{args.image_size} '

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 WORK_DIR=${1:-work_dirs/ddp_digits_check}
 PROCS=${PROCS:-2}
 TOLERANCE=${TOLERANCE:-0.05}
-CONFIG=${CONFIG:-configs/queryopt_digits_12bit.py}
+CONFIG=${CONFIG:-configs/queryopt/queryopt_digits_12bit.py}
 PER_PROC_BATCH=${PER_PROC_BATCH:-8}
 
 [ -d data/digits ] || python tools/export_digits.py data/digits

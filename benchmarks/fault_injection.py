@@ -4,10 +4,10 @@ that the end result is the uninterrupted run's, bit for bit.
     python benchmarks/fault_injection.py [--kills 10] [--seed 0]
         [--work-dir work_dirs/fault_injection] [--rounds R]
 
-Trains the digits main job (``configs/queryopt_digits_12bit.py``, on the CPU,
-deterministic settings) once without faults: the reference, which also times
-every occurrence of four phases (a training batch, a B update, a checkpoint
-write, an evaluation). Then trains it again and kills it ``--kills`` times:
+Trains the digits main job (``configs/queryopt/queryopt_digits_12bit.py``,
+on the CPU, deterministic settings) once without faults: the reference,
+which also times every occurrence of four phases (a training batch, a B
+update, a checkpoint write, an evaluation). Then trains it again and kills it ``--kills`` times:
 each kill is planned at a random occurrence of a phase (phases in turn,
 occurrences in run order) and fires after a random delay within that
 occurrence's measured duration. After every kill ``tools/train.py --resume``
@@ -45,7 +45,8 @@ def parse_args():
     parser.add_argument('--kills', type=int, default=10)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--work-dir', default='work_dirs/fault_injection')
-    parser.add_argument('--config', default='configs/queryopt_digits_12bit.py')
+    parser.add_argument(
+        '--config', default='configs/queryopt/queryopt_digits_12bit.py')
     parser.add_argument(
         '--rounds', type=int, help='train fewer rounds than the config')
     return parser.parse_args()

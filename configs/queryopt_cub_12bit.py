@@ -1,6 +1,4 @@
-_base_ = [
-    '_base_/models/queryopt_r50.py',
-    '_base_/schedules/adsh_cub.py',
-]
-
-model = dict(head=dict(code_length=12))
+# QueryOpt on CUB-200-2011, 12 bits: the first command's path
+# (python tools/train.py configs/queryopt_cub_12bit.py). The config itself
+# lives with the method's others: configs/queryopt/.
+_base_ = ['./queryopt/queryopt_cub_12bit.py']

@@ -35,7 +35,8 @@ def tiny_digits_cfg(data_root: str, work_dir: str, rounds: int = 2,
                     num_samples: int = 48) -> Config:
     """The digits main job shrunk to seconds: a narrower network, small
     rounds, 16x16 input, no checkpoints unless a test asks."""
-    cfg = Config.fromfile(osp.join(REPO, 'configs/queryopt_digits_12bit.py'))
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs/queryopt/queryopt_digits_12bit.py'))
     cfg.work_dir = work_dir
     cfg.model.backbone.update(stem_channels=8, base_channels=8)
     cfg.model.neck.update(

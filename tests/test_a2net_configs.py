@@ -23,7 +23,8 @@ SCHEDULES = dict(
 CONFIGS = sorted(
     osp.basename(p)
     for pattern in ('a2net_*bit.py', 'a2netpp_*bit.py')
-    for p in glob.glob(osp.join(REPO, 'configs', pattern))
+    for p in glob.glob(osp.join(REPO, 'configs', pattern.split('_')[0],
+                                pattern))
     if osp.basename(p).split('_')[1] in SCHEDULES)
 
 
@@ -35,14 +36,15 @@ def test_forty_configs():
 def test_config_trains_one_iteration(name, tmp_path):
     method, dataset, bits = name[:-len('bit.py')].split('_')
     bits = int(bits)
-    cfg = Config.fromfile(osp.join(REPO, 'configs', name))
+    cfg = Config.fromfile(osp.join(REPO, 'configs', method, name))
     rounds, drop, samples = SCHEDULES[dataset]
     model = cfg.model
     assert model.head.code_length == model.neck.num_attentions == bits
     assert model.head.in_channels == (bits + 1) * 2048
     assert model.loss.switch_round == rounds // 2
     assert model.loss.formulation == 'code'
-    assert model.loss.similarity == 'soft'
+    assert model.database.similarity == 'soft'
+    assert model.database.gamma == 200.0
     if method == 'a2netpp':
         assert model.head.image_sources == ('holistic', 'reconstructed')
         assert model.loss.pixel_weights == (0.01, 0.1)
@@ -85,17 +87,19 @@ def test_config_trains_one_iteration(name, tmp_path):
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert runner.iter == 1 and runner.epoch == 1
-    assert runner.model.database_codes.shape == (len(
+    assert runner.model.database.codes.shape == (len(
         runner.train_dataloader.dataset), bits)
     assert 0 <= runner.message_hub.get_scalar(
         'val/retrieval/mAP').current() <= 1
 
 
 def test_digits_config_trains_one_round(digits_root, tmp_path):
-    """configs/a2net_digits_12bit.py, shrunk to one short round at 16x16:
+    """configs/a2net/a2net_digits_12bit.py, shrunk to one short round at
+    16x16:
     it trains, switches its extra terms on at its switch round and
     evaluates."""
-    cfg = Config.fromfile(osp.join(REPO, 'configs/a2net_digits_12bit.py'))
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs/a2net/a2net_digits_12bit.py'))
     assert cfg.model.loss.switch_round == cfg.train_cfg.max_epochs // 2
     cfg.work_dir = str(tmp_path)
     cfg.model.loss.switch_round = 0
@@ -112,6 +116,6 @@ def test_digits_config_trains_one_round(digits_root, tmp_path):
     runner.train()
     assert runner.iter == 2
     assert runner.message_hub.get_scalar('train/loss_decorr').current() > 0
-    assert runner.model.database_codes.shape == (1437, 12)
+    assert runner.model.database.codes.shape == (1437, 12)
     assert 0 <= runner.message_hub.get_scalar(
         'val/retrieval/mAP').current() <= 1

@@ -34,9 +34,9 @@ DATABASE_BUFFERS = {'database.codes', 'database.sampled_codes',
 
 
 def model_cfg(bits=12, generators=False):
+    method = 'a2netpp' if generators else 'a2net'
     cfg = Config.fromfile(
-        osp.join(REPO, f'configs/a2net{"pp" if generators else ""}_cub_'
-                 f'{bits}bit.py'))
+        osp.join(REPO, f'configs/{method}/{method}_cub_{bits}bit.py'))
     cfg.model.backbone.init_cfg = None
     cfg.model.neck.init_cfg = None
     return cfg.model
@@ -299,7 +299,8 @@ def test_missing_layer4_checkpoint_gives_the_advice():
     assert 'model.neck.init_cfg=None' in message
     # The shipped config loads the backbone and the neck's layer4 copies:
     # each gets its own override key.
-    cfg = Config.fromfile(osp.join(REPO, 'configs/a2net_cub_12bit.py'))
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs/a2net/a2net_cub_12bit.py'))
     cfg.model.backbone.init_cfg.checkpoint = '/nonexistent/resnet50.pth'
     model = MODELS.build(cfg.model)
     with pytest.raises(OSError) as info:

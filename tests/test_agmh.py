@@ -30,7 +30,7 @@ DATABASE = ['database.codes', 'database.labels', 'database.sampled_codes']
 def build_model(code_length=12, config='agmh_cub_{}bit.py'):
     init_default_scope('mmqueryopt')
     cfg = Config.fromfile(
-        osp.join(REPO, 'configs', config.format(code_length)))
+        osp.join(REPO, 'configs', 'agmh', config.format(code_length)))
     if 'init_cfg' in cfg.model.backbone:
         cfg.model.backbone.init_cfg = None
     return MODELS.build(cfg.model)
@@ -231,7 +231,7 @@ def test_checkpoint_of_another_method_or_code_length_is_refused():
     model = small_model()
     init_default_scope('mmqueryopt')
     other = Config.fromfile(
-        osp.join(REPO, 'configs/queryopt_digits_12bit.py'))
+        osp.join(REPO, 'configs/queryopt/queryopt_digits_12bit.py'))
     queryopt = MODELS.build(other.model)
     with pytest.raises(ValueError, match="another method"):
         model.load_state_dict(queryopt.state_dict(), strict=False)

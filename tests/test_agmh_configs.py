@@ -21,7 +21,7 @@ SCHEDULES = dict(
 )
 CONFIGS = sorted(
     osp.basename(p)
-    for p in glob.glob(osp.join(REPO, 'configs/agmh_*bit.py'))
+    for p in glob.glob(osp.join(REPO, 'configs/agmh/agmh_*bit.py'))
     if osp.basename(p).split('_')[1] in SCHEDULES)
 
 
@@ -54,11 +54,12 @@ def _one_iteration(cfg, root: str, work_dir: str):
 @pytest.mark.parametrize('name', CONFIGS)
 def test_config_trains_one_iteration(name, tmp_path):
     dataset, bits = name[len('agmh_'):-len('bit.py')].rsplit('_', 1)
-    cfg = Config.fromfile(osp.join(REPO, 'configs', name))
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'agmh', name))
     rounds, passes, samples = SCHEDULES[dataset]
     assert cfg.model.head.code_length == int(bits)
     assert cfg.model.backbone.strides == (1, 2, 2, 1)
-    assert cfg.model.loss.similarity == 'soft'
+    assert cfg.model.database.similarity == 'soft'
+    assert cfg.model.database.gamma == 200.0
     assert cfg.model.loss.adl.loss_weight == 0.5
     assert cfg.train_dataloader.sampler == dict(
         type='RoundSampler', num_samples=samples, epochs_per_round=passes)
@@ -80,7 +81,7 @@ def test_config_trains_one_iteration(name, tmp_path):
     cfg.val_dataloader.dataset.pipeline[2].crop_size = 32
     runner = _one_iteration(cfg, root, str(tmp_path / 'work'))
     assert runner.iter == 1 and runner.epoch == 1
-    assert runner.model.database_codes.shape == (len(
+    assert runner.model.database.codes.shape == (len(
         runner.train_dataloader.dataset), int(bits))
     scalars = runner.message_hub.log_scalars
     assert 'train/loss_adl' in scalars
@@ -91,13 +92,14 @@ def test_config_trains_one_iteration(name, tmp_path):
 
 
 def test_digits_config_trains_one_iteration(digits_root, tmp_path):
-    cfg = Config.fromfile(osp.join(REPO, 'configs/agmh_digits_12bit.py'))
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs/agmh/agmh_digits_12bit.py'))
     assert cfg.model.neck.type == 'AttributeDescriptorNeck'
     assert cfg.model.loss.type == 'AGMHLoss'
     assert evaluated_rounds(cfg) == list(range(1, 11))
     cfg.train_dataloader.dataset.pipeline[1].scale = 16
     runner = _one_iteration(cfg, digits_root, str(tmp_path / 'work'))
     assert runner.iter == 1
-    assert runner.model.database_codes.shape == (1437, 12)
+    assert runner.model.database.codes.shape == (1437, 12)
     assert 0 <= runner.message_hub.get_scalar(
         'val/retrieval/mAP').current() <= 1

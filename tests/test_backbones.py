@@ -36,7 +36,7 @@ SIZE = 64
 
 def backbone_cfg(name: str) -> Config:
     """A shipped config without pretrained weights, fit for 64x64 input."""
-    cfg = Config.fromfile(osp.join(REPO, 'configs', name))
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'queryopt', name))
     cfg.model.backbone.init_cfg = None  # no network here
     if cfg.model.backbone.type == 'SwinTransformer':
         # At 64x64 the last stages' maps (4x4, 2x2) are smaller than the
@@ -53,7 +53,8 @@ def build(cfg: Config):
 def test_every_backbone_config_is_tested():
     shipped = {
         osp.basename(p)
-        for p in glob.glob(osp.join(REPO, 'configs/queryopt_*-*_*bit.py'))
+        for p in glob.glob(
+            osp.join(REPO, 'configs/queryopt/queryopt_*-*_*bit.py'))
     }
     assert shipped == set(BACKBONES)
 
@@ -126,7 +127,7 @@ def test_config_trains_one_iteration_and_evaluates(name, tmp_path):
 
 @pytest.mark.parametrize('name', sorted(BACKBONES))
 def test_missing_pretrained_file_gives_advice(name):
-    cfg = Config.fromfile(osp.join(REPO, 'configs', name))
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'queryopt', name))
     url = cfg.model.backbone.init_cfg.checkpoint
     # MMPretrain's model-zoo weights, as torch.hub caches them.
     assert url.startswith('https://download.openmmlab.com/mmclassification/')
@@ -225,7 +226,7 @@ def test_resnet50_position_tables_cover_448(side, fits):
 
 def test_vit_config_tables_cover_448():
     cfg = Config.fromfile(
-        osp.join(REPO, 'configs/queryopt_vit-b16_cub_12bit.py'))
+        osp.join(REPO, 'configs/queryopt/queryopt_vit-b16_cub_12bit.py'))
     # 448 / 16 = 28 per side and two levels of one size: 28 + 28.
     assert cfg.model.neck.num_pos_embeds >= 56
 

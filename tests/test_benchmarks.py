@@ -58,11 +58,10 @@ def test_bench_data_small(capsys):
 
 
 def test_bench_train_finds_every_method():
-    names = os.listdir(osp.join(REPO, 'configs'))
+    # Each method folder (configs/<method>/) holds <method>_cub_12bit.py.
     expected = {
-        n[:-len('_cub_12bit.py')] for n in names
-        if n.endswith('_cub_12bit.py') and '_' not in n[:-13]
-        and '-' not in n[:-13]
+        n for n in os.listdir(osp.join(REPO, 'configs'))
+        if osp.isfile(osp.join(REPO, 'configs', n, f'{n}_cub_12bit.py'))
     }
     found = bench_train.method_configs()
     assert 'queryopt' in found and set(found) == expected
@@ -171,7 +170,7 @@ def test_bf16_refused_without_native_support(monkeypatch):
 def test_fast_config_keeps_the_papers_numerics():
     base = Config.fromfile(osp.join(REPO, 'configs/queryopt_cub_12bit.py'))
     fast = Config.fromfile(
-        osp.join(REPO, 'configs/queryopt_cub_12bit_fast.py'))
+        osp.join(REPO, 'configs/queryopt/queryopt_cub_12bit_fast.py'))
     assert fast.compile == dict(mode='reduce-overhead')
     assert fast.train_dataloader.batch_size == 16
     assert fast.optim_wrapper == base.optim_wrapper  # fp32, same SGD
@@ -185,7 +184,7 @@ def test_fast_config_keeps_the_papers_numerics():
 
 def test_throughput_config_scales_lr_with_batch():
     cfg = Config.fromfile(
-        osp.join(REPO, 'configs/queryopt_cub_12bit_throughput.py'))
+        osp.join(REPO, 'configs/queryopt/queryopt_cub_12bit_throughput.py'))
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     assert cfg.optim_wrapper.dtype == 'bfloat16'
     assert cfg.train_dataloader.batch_size == 128

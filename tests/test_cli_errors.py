@@ -24,7 +24,7 @@ from mmqueryopt.engine.config_options import (ConfigError, accepted_arguments,
 from mmqueryopt.registry import MODELS
 
 CUB_CONFIG = 'configs/queryopt_cub_12bit.py'
-DIGITS_CONFIG = 'configs/queryopt_digits_12bit.py'
+DIGITS_CONFIG = 'configs/queryopt/queryopt_digits_12bit.py'
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
@@ -121,7 +121,7 @@ def test_class_folders_without_a_split_folder(tool, tmp_path):
         # A readable checkpoint, so that the data is what fails.
         extra = [str(tmp_path / 'model.pth')]
         torch.save({'state_dict': {}}, extra[0])
-    line = fail(tool, 'configs/queryopt_custom_12bit.py', *extra,
+    line = fail(tool, 'configs/queryopt/queryopt_custom_12bit.py', *extra,
                 '--work-dir', str(tmp_path / 'work'),
                 *data_root_options(root))
     missing = 'train' if tool == 'tools/train.py' else 'test'

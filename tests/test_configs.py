@@ -33,7 +33,7 @@ SCHEDULES = dict(
 # another backbone or the digits are tested elsewhere).
 CONFIGS = sorted(
     osp.basename(p)
-    for p in glob.glob(osp.join(REPO, 'configs/queryopt_*bit.py'))
+    for p in glob.glob(osp.join(REPO, 'configs/queryopt/queryopt_*bit.py'))
     if osp.basename(p).split('_')[1] in SCHEDULES
     and len(osp.basename(p).split('_')) == 3)
 
@@ -65,7 +65,7 @@ def test_twenty_configs():
 @pytest.mark.parametrize('name', CONFIGS)
 def test_config_trains_one_iteration(name, tmp_path):
     dataset, bits = name[len('queryopt_'):-len('bit.py')].rsplit('_', 1)
-    cfg = Config.fromfile(osp.join(REPO, 'configs', name))
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'queryopt', name))
     rounds, epochs, samples, drop, step = SCHEDULES[dataset]
     assert cfg.model.head.code_length == int(bits)
     assert cfg.train_dataloader.sampler == dict(
@@ -104,7 +104,7 @@ def test_config_trains_one_iteration(name, tmp_path):
     runner.train()
     assert runner.iter == 1 and runner.epoch == 1
     model = runner.model
-    assert model.database_codes.shape == (len(
+    assert model.database.codes.shape == (len(
         runner.train_dataloader.dataset), 96)
     assert 0 <= runner.message_hub.get_scalar(
         'val/retrieval/mAP').current() <= 1

@@ -383,7 +383,8 @@ def test_pool_gives_the_same_results(tmp_path, monkeypatch):
 
 
 def test_digits_config_passes_on_a_healthy_tree(digits_root, monkeypatch):
-    cfg = Config.fromfile(str(REPO / 'configs/queryopt_digits_12bit.py'))
+    cfg = Config.fromfile(
+        str(REPO / 'configs/queryopt/queryopt_digits_12bit.py'))
     for loader in LOADERS:
         cfg[loader].dataset.data_root = digits_root
     # In this process, where the count sees them.
@@ -392,7 +393,8 @@ def test_digits_config_passes_on_a_healthy_tree(digits_root, monkeypatch):
     assert check_data(cfg) is None
     assert len(opened) == 1437 + 360
     # The digits borrow CUB's layout: the hint is not CUB's download page.
-    cfg = Config.fromfile(str(REPO / 'configs/queryopt_digits_12bit.py'))
+    cfg = Config.fromfile(
+        str(REPO / 'configs/queryopt/queryopt_digits_12bit.py'))
     cfg.train_dataloader.dataset.data_root = digits_root + '_missing'
     message = check_error(cfg)
     assert message.startswith('train_dataloader.dataset.data_root: CUB200 '

@@ -89,7 +89,8 @@ def check_bf16(optim_wrapper: dict, device: torch.device) -> None:
         raise RuntimeError(
             f"optim_wrapper.dtype='bfloat16' needs native bf16, which "
             f'{hardware} lacks: it would be emulated, slower than fp32. Use '
-            f"the fp32 config (e.g. configs/queryopt_cub_12bit_fast.py) or "
+            'the fp32 config (e.g. '
+            'configs/queryopt/queryopt_cub_12bit_fast.py) or '
             f"optim_wrapper.dtype='float16' on a GPU")
 
 

@@ -4,12 +4,14 @@
 # database images), read at 32x32: every method's CPU-sized main job.
 data_root = 'data/digits'
 
-model = dict(
-    data_preprocessor=dict(
-        type='ClsDataPreprocessor',
-        mean=[127.5, 127.5, 127.5],
-        std=[127.5, 127.5, 127.5],
-        to_rgb=True))
+# Grey levels to [-1, 1]. A config takes it into its model
+# (model = dict(data_preprocessor=_base_.data_preprocessor)): the method's
+# model base, a sibling base, sets ImageNet's statistics there.
+data_preprocessor = dict(
+    type='ClsDataPreprocessor',
+    mean=[127.5, 127.5, 127.5],
+    std=[127.5, 127.5, 127.5],
+    to_rgb=True)
 
 train_pipeline = [
     dict(type='LoadImageBGR'),

@@ -1,7 +1,7 @@
 # Loaders and transforms shared by the five fine-grained datasets (the
 # authors' 224x224 protocol): database = split 'train', queries = 'test'.
-# Each dataset's base sets the dataset type and data_root; the round
-# sampler's sizes come from the dataset's schedule.
+# Each dataset's base sets the dataset type, data_root and the images sampled
+# per round; each config sets the passes per round (its method's protocol).
 
 # Resizing: the authors resize PIL images with torchvision (bilinear, which
 # PIL always antialiases), RandomResizedCrop(224) for training and Resize(256)
@@ -39,8 +39,9 @@ train_dataloader = dict(
     batch_size=16,
     num_workers=4,
     persistent_workers=True,
-    # One epoch = one ADSH round (the schedule sets num_samples and
-    # epochs_per_round), batched pass by pass; workers seeded per round.
+    # One epoch = one ADSH round (the dataset's base sets num_samples, the
+    # config epochs_per_round), batched pass by pass; workers seeded per
+    # round.
     sampler=dict(type='RoundSampler'),
     batch_sampler=dict(type='RoundBatchSampler'),
     worker_init_fn=dict(type='mmqueryopt.epoch_worker_init_fn'),

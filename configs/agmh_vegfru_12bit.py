@@ -1,6 +1,0 @@
-_base_ = [
-    '_base_/models/agmh_r50.py',
-    '_base_/schedules/agmh_vegfru.py',
-]
-
-model = dict(head=dict(code_length=12))

@@ -1,0 +1,12 @@
+# QueryOpt, CUB-200-2011, 12 bits: the paper's model and the authors' recipe.
+# The other code lengths inherit this file.
+_base_ = [
+    '../_base_/models/queryopt_r50.py',
+    '../_base_/datasets/cub.py',
+    '../_base_/schedules/adsh_40rounds.py',
+    '../_base_/default_runtime.py',
+]
+
+# The authors' passes per round on CUB-200-2011.
+train_dataloader = dict(sampler=dict(epochs_per_round=30))
+model = dict(head=dict(code_length=12))

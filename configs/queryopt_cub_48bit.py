@@ -1,6 +1,0 @@
-_base_ = [
-    '_base_/models/queryopt_r50.py',
-    '_base_/schedules/adsh_cub.py',
-]
-
-model = dict(head=dict(code_length=48))

@@ -22,8 +22,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from mmqueryopt.evaluation.functional.codes import (ArrayLike, as_tensor,
-                                                    pack_codes)
+from mmqueryopt.evaluation.functional.codes import ArrayLike, pack_codes
 from mmqueryopt.fileio import Codes, check_same_model, load_codes, save_codes
 
 # Items per XOR block: the XOR scratch (2 MiB of uint64) stays in cache,

@@ -298,12 +298,13 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, dict]]:
             print(f'torch {first["torch"]}, ATen parallel backend: '
                   f'{first["backend"]}\n')
         print_table(results, args)
-        print(f'\nCPU s/iter: the process\'s CPU time (all its threads) '
-              f'per iteration. With {args.load} busy loops on '
-              f'{usable_cpus()} CPUs a fair share is about '
-              f'{usable_cpus() / (usable_cpus() + args.load):.0%} of the '
-              f'machine, so a slowdown near '
-              f'{(usable_cpus() + args.load) / usable_cpus():.0f}x is in '
+        print(f'\nIdle: nothing started by the benchmark (other programs '
+              f'as the load average says). CPU s/iter: the process\'s CPU '
+              f'time, all its threads, per iteration. Beside {args.load} '
+              f'busy loops on {usable_cpus()} CPUs a job using every CPU '
+              f'gets about {usable_cpus() / (usable_cpus() + args.load):.0%}'
+              f' of the machine: a slowdown near '
+              f'{(usable_cpus() + args.load) / usable_cpus():.1f}x is in '
               f'proportion to the load.')
         return results
     finally:

@@ -15,7 +15,7 @@ from torch import nn
 
 from convert_official_ckpt import convert_state_dict
 from convert_official_ckpt import main as convert_main
-from mmqueryopt.engine import load_checkpoint_file
+from mmqueryopt.fileio import load_checkpoint_file
 from mmqueryopt.registry import MODELS
 from test_checkpoint_io import bad_file
 

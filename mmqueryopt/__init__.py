@@ -11,4 +11,8 @@ with quiet_mmcv_ops_import():
     from . import datasets, engine, evaluation, models  # noqa: F401
     from . import analysis  # noqa: F401  (visualiser, hook)
 
+from .model_index import register_model_index  # noqa: E402
+
+register_model_index()  # the configs' models in mmpretrain.get_model
+
 __all__ = ['__version__']

@@ -7,7 +7,8 @@ lines hold ``retrieval/mAP`` and ``step``, the round) and
 dir, which MMEngine calls after the config (``work_dirs/<config name>``):
 ``<method>[_<variant>]_<dataset>_<k>bit``, e.g. ``queryopt_cub_12bit`` or
 ``queryopt_swin-t_cub_12bit``. The code length is read from the config
-(``model.head.code_length``).
+(``model.head.code_length``); the papers' mAP beside each run comes from the
+method folders' metafiles (:func:`mmqueryopt.model_index.paper_maps`).
 """
 import glob
 import json
@@ -15,36 +16,8 @@ import os.path as osp
 import re
 from typing import Dict, List, Optional, Tuple
 
-# mAP (%) at 12, 24, 32 and 48 bits: QueryOpt's Table 1 (ResNet-50, the
-# ADSH protocol); A2-Net's own Table 1 (QueryOpt's copy has 42.72 for
-# Aircraft at 12 bits); A2-Net++ and AGMH from QueryOpt's Table 1 (AGMH has
-# no NABirds entry). Sources: /work/shared/reference/*_facts.md.
-PAPER_MAP = {
-    'queryopt': dict(
-        cub=(72.19, 81.38, 82.22, 83.96),
-        aircraft=(78.47, 83.88, 84.06, 85.60),
-        food101=(70.69, 81.76, 82.74, 83.81),
-        nabirds=(28.13, 37.75, 41.33, 43.71),
-        vegfru=(69.76, 83.30, 83.81, 85.38)),
-    'a2net': dict(
-        cub=(33.83, 61.01, 71.61, 77.33),
-        aircraft=(40.00, 63.66, 72.51, 81.37),
-        food101=(46.44, 66.87, 74.27, 82.13),
-        nabirds=(8.20, 19.15, 24.41, 35.64),
-        vegfru=(25.52, 44.73, 52.75, 69.77)),
-    'a2netpp': dict(
-        cub=(37.83, 71.73, 78.39, 82.71),
-        aircraft=(57.53, 73.45, 81.59, 86.65),
-        food101=(54.51, 81.46, 82.92, 83.66),
-        nabirds=(8.80, 22.65, 29.79, 42.94),
-        vegfru=(30.54, 60.56, 73.38, 82.80)),
-    'agmh': dict(
-        cub=(56.42, 77.44, 81.95, 83.69),
-        aircraft=(71.64, 83.45, 83.60, 84.91),
-        food101=(62.59, 80.94, 82.31, 83.21),
-        vegfru=(43.99, 68.05, 76.73, 84.49)),
-}
-PAPER_BITS = (12, 24, 32, 48)
+from mmqueryopt.model_index import paper_maps
+
 MAP_KEY = 'retrieval/mAP'
 _NAME = re.compile(r'^(?P<method>[a-z0-9]+)(?:_(?P<variant>.+?))?'
                    r'_(?P<dataset>[a-z0-9]+)_(?P<bits>\d+)bit$')
@@ -52,11 +25,13 @@ _NAME = re.compile(r'^(?P<method>[a-z0-9]+)(?:_(?P<variant>.+?))?'
 
 def paper_map(method: str, dataset: str, bits: int,
               variant: Optional[str] = None) -> Optional[float]:
-    """The paper's mAP (%), or None (another backbone, dataset or length)."""
-    if variant is not None or bits not in PAPER_BITS:
+    """The paper's mAP (%) for config ``<method>_<dataset>_<bits>bit``, as
+    the method folder's metafile quotes it (``configs/<method>/
+    metafile.yml``), or None (another backbone, dataset or length, a
+    method without a metafile, or no ``model-index.yml``)."""
+    if variant is not None:
         return None
-    row = PAPER_MAP.get(method, {}).get(dataset)
-    return None if row is None else row[PAPER_BITS.index(bits)]
+    return paper_maps().get(f'{method}_{dataset}_{bits}bit')
 
 
 def read_evaluations(scalars_file: str) -> List[Tuple[int, float]]:

@@ -105,6 +105,7 @@ def fsync(fd):
 
 os.fsync = fsync
 sys.argv = ['tools/train.py', *sys.argv[1:]]
+sys.path.insert(0, osp.abspath('tools'))  # as `python tools/train.py` does
 runpy.run_path('tools/train.py', run_name='__main__')
 '''
 

@@ -1,4 +1,4 @@
-"""The hashing model: backbone, neck and hash head, plus ADSH's database."""
+"""The hashing model: backbone, neck, hash head, loss and database."""
 import logging
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -7,8 +7,9 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from mmpretrain.structures import DataSample
 from torch import Tensor
-from torch.nn.parallel import DistributedDataParallel
 
+from mmqueryopt.compat import ignore_in_ddp_broadcast
+from mmqueryopt.evaluation.functional.codes import sign
 from mmqueryopt.registry import MODELS
 
 # Where checkpoints written before the database slot kept ADSH's state.
@@ -84,7 +85,7 @@ class HashRetriever(BaseModel):
         # DDP wrapper that broadcasts buffers (torch's default) would
         # overwrite them with rank 0's copy at every forward. The database
         # synchronises them itself at the end of a round.
-        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+        ignore_in_ddp_broadcast(
             self, [f'database.{name}'
                    for name, _ in self.database.named_buffers()])
 
@@ -260,8 +261,9 @@ def _check_same_method(model: HashRetriever, network: Dict[str, Tensor],
 
 
 def binarize(relaxed_codes: Tensor) -> Tensor:
-    """Sign with ties to +1, so that every bit is in {-1, +1}."""
-    return torch.where(relaxed_codes >= 0, 1.0, -1.0).to(relaxed_codes)
+    """Sign with ties to +1, so that every bit is in {-1, +1} (the one
+    sign rule, :func:`~mmqueryopt.evaluation.functional.codes.sign`)."""
+    return sign(relaxed_codes)
 
 
 def _sample_indices(data_samples: Sequence[DataSample], device,

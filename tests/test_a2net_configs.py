@@ -10,6 +10,7 @@ from mmengine.runner import Runner
 
 from conftest import REPO
 from test_configs import TREES, evaluated_rounds
+from mmqueryopt.models import A2NetLoss, DatabaseView
 
 # The paper's schedule: rounds (T_max), lr drop, samples per round; 20
 # passes per round, batch 16 throughout.
@@ -41,7 +42,11 @@ def test_config_trains_one_iteration(name, tmp_path):
     model = cfg.model
     assert model.head.code_length == model.neck.num_attentions == bits
     assert model.head.in_channels == (bits + 1) * 2048
-    assert model.loss.switch_round == rounds // 2
+    # The code's switch, derived: half the run's rounds.
+    assert model.loss.get('switch_round') is None
+    assert cfg.train_cfg.max_epochs == rounds
+    assert A2NetLoss().first_extra_round(
+        DatabaseView(num_rounds=rounds)) == rounds // 2
     assert model.loss.formulation == 'code'
     assert model.database.similarity == 'soft'
     assert model.database.gamma == 200.0
@@ -100,7 +105,7 @@ def test_digits_config_trains_one_round(digits_root, tmp_path):
     evaluates."""
     cfg = Config.fromfile(
         osp.join(REPO, 'configs/a2net/a2net_digits_12bit.py'))
-    assert cfg.model.loss.switch_round == cfg.train_cfg.max_epochs // 2
+    assert cfg.model.loss.get('switch_round') is None  # 10 // 2 = 5
     cfg.work_dir = str(tmp_path)
     cfg.model.loss.switch_round = 0
     cfg.train_dataloader.sampler.update(num_samples=32, epochs_per_round=1)

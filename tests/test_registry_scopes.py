@@ -23,7 +23,8 @@ TINY_MODEL = dict(
               top_down_channels=8, num_heads=2, ffn_dims=16),
     head=dict(type='QueryHashHead', code_length=12, relaxed_dims=24,
               embed_dims=16, num_heads=2, ffn_dims=16),
-    loss=dict(type='ADSHLoss', gamma=200.0))
+    loss=dict(type='ADSHLoss'),
+    database=dict(type='ADSHDatabase', gamma=200.0))
 
 
 def prefixed(cfg: dict) -> dict:
@@ -43,8 +44,8 @@ def test_our_scope_names_our_types_and_mmpretrains_bare():
 def test_python_without_a_default_scope_uses_our_registry():
     """Our registry objects build our types whatever the default scope."""
     with DefaultScope.overwrite_default_scope(None):
-        loss = ours.MODELS.build(dict(type='ADSHLoss', gamma=200.0))
-    assert isinstance(loss, ADSHLoss) and loss.gamma == 200.0
+        loss = ours.MODELS.build(dict(type='ADSHLoss', scale_bits=24))
+    assert isinstance(loss, ADSHLoss) and loss.scale_bits == 24
 
 
 def test_mmpretrain_scope_needs_the_prefix():

@@ -39,7 +39,6 @@ model = dict(
         # From scratch: no ImageNet layer4 to copy.
         init_cfg=None),
     head=dict(in_channels=13 * 64),
-    loss=dict(switch_round=5),
 )
 # A log line every 20 of a round's 189 iterations.
 default_hooks = dict(logger=dict(interval=20))

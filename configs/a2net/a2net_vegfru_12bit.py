@@ -14,6 +14,4 @@ train_dataloader = dict(batch_size=16, sampler=dict(epochs_per_round=20))
 # Scoped: mmpretrain.get_model builds this model in MMPretrain's scope,
 # where only 'mmqueryopt.HashRetriever' names it.
 model = dict(
-    type='mmqueryopt.HashRetriever',
-    # The code's switch: extra terms from half the rounds (70 // 2).
-    loss=dict(switch_round=35))
+    type='mmqueryopt.HashRetriever')

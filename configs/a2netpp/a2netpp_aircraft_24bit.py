@@ -3,5 +3,4 @@ _base_ = ['./a2netpp_aircraft_12bit.py']
 # One attention map per bit; W is k x (k + 1) * 2048.
 model = dict(
     neck=dict(num_attentions=24),
-    head=dict(code_length=24, in_channels=(24 + 1) * 2048),
-    loss=dict(switch_round=30))
+    head=dict(code_length=24, in_channels=(24 + 1) * 2048))

@@ -171,8 +171,9 @@ def test_nested_typo_names_the_key_and_the_type(tmp_path):
     ('model.backbone.stem_channel=8', 'model.backbone.stem_channel: '
      "ResNet_CIFAR takes no argument 'stem_channel' (closest: "
      "'stem_channels')"),
-    ('model.hed.code_length=8', "model.hed.code_length: HashRetriever takes "
-     "no argument 'hed' (closest: 'head')"),
+    # The type as the config names it (scoped, for mmpretrain.get_model).
+    ('model.hed.code_length=8', 'model.hed.code_length: '
+     "mmqueryopt.HashRetriever takes no argument 'hed' (closest: 'head')"),
     ('train_cfg.max_epoch=1', 'train_cfg.max_epoch: train_cfg (read by '
      "EpochBasedTrainLoop) takes no argument 'max_epoch' (closest: "
      "'max_epochs')"),

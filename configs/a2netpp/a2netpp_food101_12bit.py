@@ -15,5 +15,4 @@ _base_ = [
 train_dataloader = dict(batch_size=16, sampler=dict(epochs_per_round=20))
 # Scoped: mmpretrain.get_model builds this model in MMPretrain's scope,
 # where only 'mmqueryopt.HashRetriever' names it.
-model = dict(
-    type='mmqueryopt.HashRetriever')
+model = dict(type='mmqueryopt.HashRetriever')

@@ -1,3 +1,4 @@
+import glob
 import os.path as osp
 import sys
 import uuid
@@ -9,6 +10,9 @@ import mmqueryopt  # noqa: F401  (registers every module)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(REPO, 'tools'))
+# The tests mirror the package in folders; a test module may use another's
+# helpers (fixtures, oracles) by its name, wherever the other lives.
+sys.path[1:1] = sorted(glob.glob(osp.join(REPO, 'tests', 'test_*', '')))
 
 
 @pytest.fixture(autouse=True, scope='session')

@@ -7,12 +7,11 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from conftest import adsh_view
+from conftest import REPO, adsh_view
 from mmqueryopt.models import (ADSHDatabase, ADSHLoss, QueryHashHead,
                                SubtleFeatureNeck)
 from mmqueryopt.registry import MODELS
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def build_cub_model(code_length):

@@ -13,6 +13,7 @@ from mmengine.logging import MMLogger
 from mmpretrain.datasets import CUB
 from PIL import Image
 
+from conftest import REPO
 from dataset_trees import (AIRCRAFT_VARIANTS, FOOD_LABELS, make_aircraft,
                            make_cub, make_food, make_nabirds, make_vegfru,
                            set_line, write_image, write_lines)
@@ -329,7 +330,7 @@ def test_skip_broken_in_dataset(tmp_path, test_mode):
 # check_dataset
 
 def import_check_dataset():
-    path = Path(__file__).parents[1] / 'tools' / 'check_dataset.py'
+    path = Path(REPO) / 'tools' / 'check_dataset.py'
     spec = importlib.util.spec_from_file_location('check_dataset', path)
     module = importlib.util.module_from_spec(spec)
     sys.modules['check_dataset'] = module  # worker processes unpickle by name

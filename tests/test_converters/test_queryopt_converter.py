@@ -15,11 +15,11 @@ from torch import nn
 
 from convert_official_ckpt import convert_state_dict
 from convert_official_ckpt import main as convert_main
+from conftest import REPO
 from mmqueryopt.fileio import load_checkpoint_file
 from mmqueryopt.registry import MODELS
 from test_checkpoint_io import bad_file
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 KEY_LIST = osp.join(REPO, 'tests/data/official_state_dict_12bit.txt')
 
 

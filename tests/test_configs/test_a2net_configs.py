@@ -9,7 +9,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 from conftest import REPO
-from test_configs import TREES, evaluated_rounds
+from test_method_configs import TREES, evaluated_rounds
 from mmqueryopt.models import A2NetLoss, DatabaseView
 
 # The paper's schedule: rounds (T_max), lr drop, samples per round; 20

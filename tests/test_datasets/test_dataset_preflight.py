@@ -15,6 +15,7 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 from PIL import Image
 
+from conftest import REPO
 from dataset_trees import make_cub, make_food, write_image
 from mmqueryopt.datasets import (BrokenImageError, ClassFolders,
                                  DataNotFoundError, DatasetError,
@@ -22,7 +23,7 @@ from mmqueryopt.datasets import (BrokenImageError, ClassFolders,
 from mmqueryopt.datasets import image_check
 from mmqueryopt.registry import DATASETS
 
-REPO = Path(__file__).parents[1]
+REPO = Path(REPO)
 CUB_CONFIG = str(REPO / 'configs/queryopt_cub_12bit.py')
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 

@@ -29,9 +29,9 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from PIL import Image
 
+from conftest import REPO
 from mmqueryopt.registry import TRANSFORMS
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(REPO, 'configs/queryopt_cub_12bit.py')
 
 # (width, height). Odd sizes where a resize rule could round differently

@@ -15,7 +15,7 @@ from mmqueryopt.engine import RoundSampler
 from mmqueryopt.engine.cli import build_runner
 from test_training import reference_update
 
-TESTS = osp.dirname(osp.abspath(__file__))
+TESTS = osp.join(REPO, 'tests')
 
 
 def free_port() -> int:

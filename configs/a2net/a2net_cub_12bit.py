@@ -11,6 +11,3 @@ _base_ = [
 # The paper: batch 16, "the total number of training epochs is 20", read
 # as passes per round.
 train_dataloader = dict(batch_size=16, sampler=dict(epochs_per_round=20))
-# Scoped: mmpretrain.get_model builds this model in MMPretrain's scope,
-# where only 'mmqueryopt.HashRetriever' names it.
-model = dict(type='mmqueryopt.HashRetriever')

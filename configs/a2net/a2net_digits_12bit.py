@@ -16,10 +16,7 @@ _base_ = [
 ]
 
 # The ResNet-50 model (../_base_/models/a2net_r50.py) at the digits' size.
-# Scoped: mmpretrain.get_model builds this model in MMPretrain's scope,
-# where only 'mmqueryopt.HashRetriever' names it.
 model = dict(
-    type='mmqueryopt.HashRetriever',
     data_preprocessor=_base_.data_preprocessor,
     backbone=dict(
         _delete_=True,

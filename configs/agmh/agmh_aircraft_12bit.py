@@ -12,6 +12,4 @@ _base_ = [
 # released code (16 is what the third-party DSH_Analysis re-runs used).
 # 30 passes over the round's sampled images.
 train_dataloader = dict(batch_size=32, sampler=dict(epochs_per_round=30))
-# Scoped: mmpretrain.get_model builds this model in MMPretrain's scope,
-# where only 'mmqueryopt.HashRetriever' names it.
-model = dict(type='mmqueryopt.HashRetriever', head=dict(code_length=12))
+model = dict(head=dict(code_length=12))

@@ -9,6 +9,4 @@ _base_ = [
 
 # The authors' passes per round on CUB-200-2011.
 train_dataloader = dict(sampler=dict(epochs_per_round=30))
-# Scoped: mmpretrain.get_model builds this model in MMPretrain's scope,
-# where only 'mmqueryopt.HashRetriever' names it.
-model = dict(type='mmqueryopt.HashRetriever', head=dict(code_length=12))
+model = dict(head=dict(code_length=12))

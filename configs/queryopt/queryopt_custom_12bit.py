@@ -25,9 +25,7 @@ _base_ = [
 
 data_root = 'data/custom'
 
-# Scoped: mmpretrain.get_model builds this model in MMPretrain's scope,
-# where only 'mmqueryopt.HashRetriever' names it.
-model = dict(type='mmqueryopt.HashRetriever', head=dict(code_length=12))
+model = dict(head=dict(code_length=12))
 
 dataset = dict(_delete_=True, type='ClassFolders', data_root=data_root)
 train_dataloader = dict(

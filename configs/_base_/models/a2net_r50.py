@@ -7,7 +7,9 @@
 # for k bits sets neck.num_attentions=k, head.code_length=k and
 # head.in_channels=(k + 1) * 2048.
 model = dict(
-    type='HashRetriever',
+    # Scoped: mmpretrain.get_model builds models in MMPretrain's scope,
+    # where only the prefixed name finds ours.
+    type='mmqueryopt.HashRetriever',
     data_preprocessor=dict(
         type='ClsDataPreprocessor',
         mean=[123.675, 116.28, 103.53],

@@ -9,7 +9,9 @@
 # recipe, 76.13% top-1; V2 is resnet50.imagenet1k_v2). Their exact file:
 # init_cfg.checkpoint=https://download.pytorch.org/models/resnet50-19c8e357.pth
 model = dict(
-    type='HashRetriever',
+    # Scoped: mmpretrain.get_model builds models in MMPretrain's scope,
+    # where only the prefixed name finds ours.
+    type='mmqueryopt.HashRetriever',
     data_preprocessor=dict(
         type='ClsDataPreprocessor',
         mean=[123.675, 116.28, 103.53],

@@ -1,6 +1,8 @@
 # QueryOpt on ImageNet-pretrained ResNet-50 (torchvision weights), d = 384.
 model = dict(
-    type='HashRetriever',
+    # Scoped: mmpretrain.get_model builds models in MMPretrain's scope,
+    # where only the prefixed name finds ours.
+    type='mmqueryopt.HashRetriever',
     data_preprocessor=dict(
         type='ClsDataPreprocessor',
         mean=[123.675, 116.28, 103.53],

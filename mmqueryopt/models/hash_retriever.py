@@ -177,7 +177,7 @@ class HashRetriever(BaseModel):
             batch_indices, batch_labels,
             torch.promote_types(relaxed_codes.dtype, torch.float32))
         self.database.record(batch_indices, relaxed_codes)
-        if self.loss_module.needs_inputs:
+        if getattr(self.loss_module, 'needs_inputs', False):
             outputs['inputs'] = inputs
         return self.loss_module(relaxed_codes, view, **outputs)
 

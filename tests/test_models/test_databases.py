@@ -109,3 +109,10 @@ def test_learned_evaluation_needs_a_database_with_codes():
     runner.model = build()
     with pytest.raises(RuntimeError, match='--database encoded'):
         RetrievalDatabaseHook._learned(runner)
+
+
+def test_adsh_loss_refuses_a_database_without_codes():
+    from mmqueryopt.models import ADSHLoss
+    with pytest.raises(TypeError, match="holds no codes: use "
+                       "dict\\(type='ADSHDatabase'\\)"):
+        ADSHLoss()(torch.zeros(2, 8), DatabaseView(round_index=0))

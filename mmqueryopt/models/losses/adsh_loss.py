@@ -78,6 +78,11 @@ class ADSHLoss(nn.Module):
             dict[str, Tensor]: ``loss_hash`` and ``loss_quant``, scalars,
             and the method's extra terms.
         """
+        if view.database_codes is None:
+            raise TypeError(
+                f'{type(self).__name__} fits the codes to a learned database, '
+                f'but model.database holds no codes: use '
+                f"dict(type='ADSHDatabase') with it")
         # At least fp32 even under AMP: F B^T reaches L (96), where bf16
         # keeps only ~2 significant digits, and the squared sums exceed
         # fp16's range. A float64 model stays float64.

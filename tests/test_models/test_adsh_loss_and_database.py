@@ -88,15 +88,51 @@ def test_soft_loss_uses_the_round_ratio_not_the_batch():
         pytest.approx(expected, rel=1e-6)
 
 
-def soft_objective(codes, sampled_codes, sampled_indices, labels, gamma):
-    """J(B) with the soft S, in float64 from its definition."""
+def adsh_objective(codes, sampled_codes, sampled_indices, labels, gamma,
+                   soft=False):
+    """J(B) in float64, written from its definition, with the {0, 1} or the
+    soft S."""
     same = labels[sampled_indices][:, None] == labels[None, :]
-    negative = -same.sum() / (~same).sum()
+    negative = -same.sum() / (~same).sum() if soft else 0.0
     sim = np.where(same, 1.0, negative)
     num_bits = sampled_codes.shape[1]
     fit = ((sampled_codes @ codes.T - num_bits * sim)**2).sum()
     quant = ((codes[sampled_indices] - sampled_codes)**2).sum()
     return fit + gamma * quant
+
+
+def column_by_column(start, sampled_codes, sampled_indices, labels, gamma,
+                     soft):
+    """Brute force, bit after bit: every sign pattern of column b with the
+    other columns as the sequential update left them."""
+    expected = start.copy()
+    for bit in range(start.shape[1]):
+        expected[:, bit] = min(
+            itertools.product((-1.0, 1.0), repeat=len(start)),
+            key=lambda column: adsh_objective(
+                np.column_stack([
+                    column if b == bit else expected[:, b]
+                    for b in range(start.shape[1])
+                ]), sampled_codes, sampled_indices, labels, gamma, soft))
+    return expected
+
+
+def test_each_bit_update_is_the_exact_column_minimiser():
+    rng = np.random.default_rng(0)
+    num_database, num_bits, gamma = 8, 4, 3.0
+    labels = rng.integers(0, 3, num_database)
+    sampled_indices = np.array([1, 4, 6])
+    sampled_codes = np.tanh(rng.normal(size=(3, num_bits)))
+    start = rng.normal(size=(num_database, num_bits))
+    database = ADSHDatabase(gamma=gamma, code_width=num_bits)
+    database.prepare(torch.from_numpy(labels))
+    database.to(torch.float64).codes.copy_(torch.from_numpy(start))
+    solved = database.solve(torch.from_numpy(sampled_codes),
+                            torch.from_numpy(sampled_indices)).numpy()
+    expected = column_by_column(start, sampled_codes, sampled_indices, labels,
+                                gamma, soft=False)
+    np.testing.assert_array_equal(solved, expected)
+    assert set(np.unique(solved)) == {-1.0, 1.0}
 
 
 def test_soft_bit_update_is_the_exact_column_minimiser():
@@ -110,15 +146,8 @@ def test_soft_bit_update_is_the_exact_column_minimiser():
                              torch.from_numpy(start), gamma)
     solved = database.solve(torch.from_numpy(sampled_codes),
                             torch.from_numpy(sampled_indices)).numpy()
-    expected = start.copy()
-    for bit in range(num_bits):
-        expected[:, bit] = min(
-            itertools.product((-1.0, 1.0), repeat=num_database),
-            key=lambda column: soft_objective(
-                np.column_stack([
-                    column if b == bit else expected[:, b]
-                    for b in range(num_bits)
-                ]), sampled_codes, sampled_indices, labels, gamma))
+    expected = column_by_column(start, sampled_codes, sampled_indices, labels,
+                                gamma, soft=True)
     np.testing.assert_array_equal(solved, expected)
     # The binary form gives another B here: the option is live.
     database.similarity = 'binary'

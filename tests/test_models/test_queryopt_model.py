@@ -1,15 +1,12 @@
-import itertools
 import os.path as osp
 
-import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from conftest import REPO, adsh_view
-from mmqueryopt.models import (ADSHDatabase, ADSHLoss, QueryHashHead,
-                               SubtleFeatureNeck)
+from mmqueryopt.models import ADSHLoss, QueryHashHead, SubtleFeatureNeck
 from mmqueryopt.registry import MODELS
 
 
@@ -168,43 +165,6 @@ def test_adsh_loss_stays_fp32_under_autocast():
         # Only the bf16 rounding of the inputs remains.
         assert got[key].item() == pytest.approx(expected[key].item(),
                                                 rel=2e-3)
-
-
-def adsh_objective(codes, sampled_codes, sampled_indices, labels, gamma):
-    """J(B) in float64, written from its definition."""
-    sim = (labels[sampled_indices][:, None] == labels[None, :]).astype(float)
-    num_bits = sampled_codes.shape[1]
-    fit = ((sampled_codes @ codes.T - num_bits * sim)**2).sum()
-    quant = ((codes[sampled_indices] - sampled_codes)**2).sum()
-    return fit + gamma * quant
-
-
-def test_each_bit_update_is_the_exact_column_minimiser():
-    rng = np.random.default_rng(0)
-    num_database, num_bits, gamma = 8, 4, 3.0
-    labels = rng.integers(0, 3, num_database)
-    sampled_indices = np.array([1, 4, 6])
-    sampled_codes = np.tanh(rng.normal(size=(3, num_bits)))
-    start = rng.normal(size=(num_database, num_bits))
-    database = ADSHDatabase(gamma=gamma, code_width=num_bits)
-    database.prepare(torch.from_numpy(labels))
-    database.to(torch.float64).codes.copy_(torch.from_numpy(start))
-    solved = database.solve(torch.from_numpy(sampled_codes),
-                            torch.from_numpy(sampled_indices)).numpy()
-    # Brute force, bit after bit: every sign pattern of column b with the
-    # other columns as the sequential update left them.
-    expected = start.copy()
-    for bit in range(num_bits):
-        best = min(
-            itertools.product((-1.0, 1.0), repeat=num_database),
-            key=lambda column: adsh_objective(
-                np.column_stack([
-                    column if b == bit else expected[:, b]
-                    for b in range(num_bits)
-                ]), sampled_codes, sampled_indices, labels, gamma))
-        expected[:, bit] = best
-    np.testing.assert_array_equal(solved, expected)
-    assert set(np.unique(solved)) == {-1.0, 1.0}
 
 
 def test_retriever_modes(digits_root, tmp_path):

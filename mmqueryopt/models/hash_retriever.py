@@ -1,6 +1,6 @@
 """The hashing model: backbone, neck, hash head, loss and database."""
 import logging
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from mmengine.logging import print_log

@@ -17,7 +17,8 @@ _ROUND_KEYS = ('num_samples', 'epochs_per_round')
 @HOOKS.register_module()
 class ADSHRoundHook(Hook):
     """Tell the model's database (``model.database``) the training set,
-    and when each round starts and ends (ADSH: reset U, then solve B).
+    when each round starts and ends (ADSH: reset U, then solve B), and
+    which pass of the round each batch belongs to.
 
     One MMEngine epoch is one ADSH round: the training loader's
     :class:`RoundSampler` serves the round's sampled images
@@ -92,6 +93,15 @@ class ADSHRoundHook(Hook):
         unwrap_model(runner.model).database.start_round(
             runner.epoch, runner.max_epochs,
             sampler.round_indices(runner.epoch))
+
+    def before_train_iter(self, runner, batch_idx: int,
+                          data_batch=None) -> None:
+        # The pass within the round (the authors' epoch), for parts whose
+        # schedule counts passes (HashNet's continuation).
+        batch_sampler = runner.train_dataloader.batch_sampler
+        unwrap_model(runner.model).database.start_pass(
+            batch_idx // batch_sampler.batches_per_pass,
+            batch_sampler.sampler.epochs_per_round)
 
     def after_train_epoch(self, runner) -> None:
         sampler = get_round_sampler(runner.train_dataloader)

@@ -11,6 +11,7 @@ from torch import Tensor
 from mmqueryopt.compat import ignore_in_ddp_broadcast
 from mmqueryopt.evaluation.functional.codes import sign
 from mmqueryopt.registry import MODELS
+from .databases.base import DatabaseView
 
 # Where checkpoints written before the database slot kept ADSH's state.
 _LEGACY_DATABASE_KEYS = {
@@ -100,15 +101,26 @@ class HashRetriever(BaseModel):
         except OSError as err:  # URLError and FileNotFoundError included
             raise OSError(_pretrained_advice(self, err)) from err
 
-    def train_outputs(self, inputs: Tensor) -> Dict[str, Tensor]:
+    def train_outputs(self, inputs: Tensor,
+                      batch: Optional[DatabaseView] = None
+                      ) -> Dict[str, Tensor]:
         """Everything the head returns, as a dict.
+
+        Args:
+            inputs (Tensor): (B, 3, H, W) normalised images.
+            batch (DatabaseView, optional): In a training batch, the
+                database's :meth:`~HashDatabase.batch_view` (the round, the
+                pass, the labels), handed as ``batch=`` to a neck or head
+                whose class sets ``needs_batch = True`` (ExchNet's feature
+                exchange, HashNet's continuation); None elsewhere.
 
         Returns:
             dict[str, Tensor]: ``relaxed_codes`` ((B, relaxed_dims) in train
             mode, (B, code_length) in eval mode) and whatever else the
             head hands to its loss (e.g. A2-Net's features).
         """
-        outputs = self.head(self.neck(self.backbone(inputs)))
+        outputs = _call(self.head,
+                        _call(self.neck, self.backbone(inputs), batch), batch)
         if isinstance(outputs, Tensor):
             return dict(relaxed_codes=outputs)
         if 'relaxed_codes' not in outputs:
@@ -166,17 +178,21 @@ class HashRetriever(BaseModel):
              data_samples: List[DataSample]) -> Dict[str, Tensor]:
         """The loss of a batch, from the relaxed codes and the database's
         view of the batch; the database records the codes (ADSH's U)."""
-        outputs = self.train_outputs(inputs)
-        relaxed_codes = outputs.pop('relaxed_codes')
-        batch_indices = _sample_indices(data_samples, relaxed_codes.device,
+        batch_indices = _sample_indices(data_samples, inputs.device,
                                         self.database.num_database)
         batch_labels = torch.cat([s.gt_label for s in data_samples]).to(
-            relaxed_codes.device, non_blocking=True)
+            inputs.device, non_blocking=True)
+        outputs = self.train_outputs(
+            inputs, self.database.batch_view(batch_indices, batch_labels))
+        relaxed_codes = outputs.pop('relaxed_codes')
+        # Recorded first: a memory of codes (HashNet, DPSH) pairs the batch
+        # with its own codes too. ADSH's B, which the view holds, changes
+        # only between rounds.
+        self.database.record(batch_indices, relaxed_codes)
         # The loss computes in at least fp32 (see ADSHLoss.forward).
         view = self.database.view(
             batch_indices, batch_labels,
             torch.promote_types(relaxed_codes.dtype, torch.float32))
-        self.database.record(batch_indices, relaxed_codes)
         if getattr(self.loss_module, 'needs_inputs', False):
             outputs['inputs'] = inputs
         return self.loss_module(relaxed_codes, view, **outputs)
@@ -258,6 +274,14 @@ def _check_same_method(model: HashRetriever, network: Dict[str, Tensor],
         f'(e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. '
         f'{unexpected[:3]}); use its own config, or convert it with '
         f'tools/convert_official_ckpt.py')
+
+
+def _call(module: torch.nn.Module, feats, batch: Optional[DatabaseView]):
+    """``module(feats)``, with ``batch=`` for a part that declares
+    ``needs_batch`` (given only in a training batch)."""
+    if batch is not None and getattr(module, 'needs_batch', False):
+        return module(feats, batch=batch)
+    return module(feats)
 
 
 def binarize(relaxed_codes: Tensor) -> Tensor:

@@ -89,10 +89,14 @@ def test_encoded_database_holds_nothing_and_sees_only_the_round():
     assert database.num_database == 0 and not list(database.buffers())
     database.prepare(torch.arange(5))
     database.start_round(2, 9, torch.tensor([0, 1]))
+    database.start_pass(4, 30)
     database.record(torch.tensor([0]), torch.zeros(1, 8))
-    assert database.view(torch.tensor([0]), torch.tensor([0]),
-                         torch.float32) == DatabaseView(round_index=2,
-                                                        num_rounds=9)
+    indices, labels = torch.tensor([0]), torch.tensor([3])
+    view = database.view(indices, labels, torch.float32)
+    assert view.labels is labels and view.indices is indices
+    assert view == DatabaseView(round_index=2, num_rounds=9, pass_index=4,
+                                num_passes=30, labels=labels,
+                                indices=indices)
     assert database.retrieval_codes(4) is None
     model = build(database=dict(type='EncodedDatabase'))
     assert set(model.state_dict()) == set(build().state_dict()) - {

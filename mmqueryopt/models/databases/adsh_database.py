@@ -13,6 +13,7 @@ of relaxed bits and omega the sampled images' database indices. S is {0, 1}
 shared class, -P/N otherwise, with P and N the similar and dissimilar pairs
 of the round's sampled images against the database.
 """
+from dataclasses import replace
 from typing import Optional, Tuple
 
 import torch
@@ -194,14 +195,13 @@ class ADSHDatabase(HashDatabase):
                 'the ADSH database is empty: call model.database.prepare() '
                 'or train with ADSHRoundHook in custom_hooks')
         codes = self.codes.to(dtype)
-        return DatabaseView(
+        return replace(
+            self.batch_view(batch_indices, batch_labels),
             similarity=self.target_similarity(batch_labels, self.labels,
                                               dtype),
             database_codes=codes,
             batch_database_codes=codes[batch_indices],
-            gamma=self.gamma,
-            round_index=self.round_index,
-            num_rounds=self.num_rounds)
+            gamma=self.gamma)
 
     @torch.no_grad()
     def end_round(self, sampled_indices: Tensor) -> None:

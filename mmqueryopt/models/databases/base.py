@@ -9,7 +9,8 @@ from torch import Tensor, nn
 
 @dataclass
 class DatabaseView:
-    """What a loss sees of the database for one batch.
+    """What a loss sees of the database for one batch, and where training
+    stands.
 
     Attributes:
         similarity (Tensor | None): S, (n, m), the target similarity of the
@@ -22,6 +23,12 @@ class DatabaseView:
             in the objective that the database solves too.
         round_index (int): The 0-based training round; -1 before the first.
         num_rounds (int): Rounds of the run; 0 when not told.
+        pass_index (int): The 0-based pass over the round's images (the
+            authors' epoch within an iteration); 0 when not told.
+        num_passes (int): Passes per round; 1 when not told.
+        labels (Tensor | None): The batch's labels, (n,) class ids or
+            (n, C) multi-hot.
+        indices (Tensor | None): The batch's database rows omega, (n,).
     """
     similarity: Optional[Tensor] = None
     database_codes: Optional[Tensor] = None
@@ -29,6 +36,10 @@ class DatabaseView:
     gamma: float = 0.0
     round_index: int = -1
     num_rounds: int = 0
+    pass_index: int = 0
+    num_passes: int = 1
+    labels: Optional[Tensor] = None
+    indices: Optional[Tensor] = None
 
 
 class HashDatabase(nn.Module):
@@ -49,6 +60,8 @@ class HashDatabase(nn.Module):
         super().__init__()
         self.round_index = -1
         self.num_rounds = 0
+        self.pass_index = 0
+        self.num_passes = 1
 
     @property
     def num_database(self) -> int:
@@ -85,9 +98,37 @@ class HashDatabase(nn.Module):
         self.round_index = round_index
         self.num_rounds = num_rounds
 
+    def start_pass(self, pass_index: int, num_passes: int) -> None:
+        """Before each training batch: the pass over the round's images it
+        belongs to (0-based), of ``num_passes``."""
+        self.pass_index = pass_index
+        self.num_passes = num_passes
+
+    def batch_view(self, batch_indices: Tensor,
+                   batch_labels: Tensor) -> DatabaseView:
+        """Where training stands, and the batch: the round, the pass, the
+        batch's labels and rows; no codes. Parts that declare
+        ``needs_batch`` receive it before the forward
+        (:class:`~mmqueryopt.models.HashRetriever`).
+
+        Args:
+            batch_indices (Tensor): (n,) the batch's database rows.
+            batch_labels (Tensor): (n,) or (n, C).
+
+        Returns:
+            DatabaseView: Without similarity and codes.
+        """
+        return DatabaseView(round_index=self.round_index,
+                            num_rounds=self.num_rounds,
+                            pass_index=self.pass_index,
+                            num_passes=self.num_passes,
+                            labels=batch_labels,
+                            indices=batch_indices)
+
     def record(self, batch_indices: Tensor, relaxed_codes: Tensor) -> None:
         """A training batch's relaxed codes (detached), (n, L), at their
-        database rows ``batch_indices`` (n,)."""
+        database rows ``batch_indices`` (n,). Called before :meth:`view`,
+        so that a memory of codes (HashNet, DPSH) holds the batch's own."""
 
     def view(self, batch_indices: Tensor, batch_labels: Tensor,
              dtype: torch.dtype) -> DatabaseView:
@@ -99,10 +140,11 @@ class HashDatabase(nn.Module):
             dtype (torch.dtype): Of the tensors in the view.
 
         Returns:
-            DatabaseView: Here only the round.
+            DatabaseView: Here :meth:`batch_view`: the round, the pass and
+            the batch; subclasses add their codes with
+            ``dataclasses.replace``.
         """
-        return DatabaseView(round_index=self.round_index,
-                            num_rounds=self.num_rounds)
+        return self.batch_view(batch_indices, batch_labels)
 
     def end_round(self, sampled_indices: Tensor) -> None:
         """After a training round.

@@ -9,8 +9,10 @@ head's. The reference model always holds A2-Net++'s image generators
 its reconstruction); A2-Net has none, so their keys are left out here and
 kept by the ``a2netpp`` rules.
 """
-# A key only A2-Net's checkpoints have, to detect the format.
-SIGNATURE = r'^refine_local\.layer4\.'
+# A key only A2-Net's checkpoints have, to detect the format: the tied
+# hash weight (ExchNet's and SEMICON's reference models share the
+# refine_local / refine_global layer4 copies).
+SIGNATURE = r'^W$'
 # The converted key whose rows are the bits.
 CODE_LENGTH_KEY = 'head.tied_weight'
 

@@ -108,3 +108,46 @@ def test_config_trains_one_iteration(name, tmp_path):
         runner.train_dataloader.dataset), 96)
     assert 0 <= runner.message_hub.get_scalar(
         'val/retrieval/mAP').current() <= 1
+
+
+def run_on_tiny_tree(cfg, dataset: str, tmp_path, crop: int = 32,
+                     pretrained=('backbone', )) -> Runner:
+    """Train one iteration (two images, one pass) of a dataset config and
+    evaluate, on a tiny tree in that dataset's layout, at ``crop`` pixels,
+    with no pretrained weights and no checkpoint files.
+
+    Args:
+        cfg (Config): A ``<method>_<dataset>_<k>bit.py`` config.
+        dataset (str): A key of ``TREES``.
+        tmp_path: pytest's folder.
+        crop (int): Train crop and test centre crop, in pixels.
+        pretrained (Sequence[str]): Model parts whose ``init_cfg`` loads
+            ImageNet weights (dropped here: no network).
+
+    Returns:
+        Runner: After ``train()``.
+    """
+    make_tree, dataset_type = TREES[dataset]
+    root = str(make_tree(tmp_path / 'data'))
+    cfg.work_dir = str(tmp_path / 'work')
+    for part in pretrained:
+        cfg.model[part].init_cfg = None
+    cfg.train_dataloader.sampler.update(num_samples=2, epochs_per_round=1)
+    cfg.train_cfg.update(max_epochs=1, val_interval=1, dynamic_intervals=None)
+    cfg.default_hooks.checkpoint.update(
+        save_best=None, interval=10**6, save_last=False)
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].update(batch_size=2, num_workers=0,
+                           persistent_workers=False)
+        assert cfg[loader].dataset.type == dataset_type
+        cfg[loader].dataset.update(data_root=root, warn_size=False)
+    cfg.train_dataloader.dataset.pipeline[1].scale = crop
+    cfg.val_dataloader.dataset.pipeline[1].scale = crop + crop // 8
+    cfg.val_dataloader.dataset.pipeline[2].crop_size = crop
+    init_default_scope('mmqueryopt')
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.iter == 1 and runner.epoch == 1
+    assert 0 <= runner.message_hub.get_scalar(
+        'val/retrieval/mAP').current() <= 1
+    return runner

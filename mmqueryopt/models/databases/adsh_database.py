@@ -182,6 +182,7 @@ class ADSHDatabase(HashDatabase):
 
     @torch.no_grad()
     def record(self, batch_indices: Tensor, relaxed_codes: Tensor) -> None:
+        self._check_not_empty()
         # U stays in its own dtype (fp32 under bf16 autocast).
         self.sampled_codes[batch_indices] = relaxed_codes.detach().to(
             self.sampled_codes.dtype)
@@ -190,10 +191,7 @@ class ADSHDatabase(HashDatabase):
              dtype: torch.dtype) -> DatabaseView:
         """S of the batch against the database, B and B[omega], in
         ``dtype``."""
-        if self.num_database == 0:
-            raise RuntimeError(
-                'the ADSH database is empty: call model.database.prepare() '
-                'or train with ADSHRoundHook in custom_hooks')
+        self._check_not_empty()
         codes = self.codes.to(dtype)
         return replace(
             self.batch_view(batch_indices, batch_labels),
@@ -202,6 +200,12 @@ class ADSHDatabase(HashDatabase):
             database_codes=codes,
             batch_database_codes=codes[batch_indices],
             gamma=self.gamma)
+
+    def _check_not_empty(self) -> None:
+        if self.num_database == 0:
+            raise RuntimeError(
+                'the ADSH database is empty: call model.database.prepare() '
+                'or train with ADSHRoundHook in custom_hooks')
 
     @torch.no_grad()
     def end_round(self, sampled_indices: Tensor) -> None:

@@ -1,0 +1,7 @@
+# ExchNet's optimiser as aassxun/DSH_Analysis runs it (set_flag.py, flag
+# "exchnet"; every log header agrees): SGD lr 1e-4, momentum 0.9, no
+# Nesterov, weight decay 1e-4. Every parameter trains. The rounds are in
+# dsh_40rounds.py; batch 16 and 30 passes per round sit with each config's
+# dataloader.
+optim_wrapper = dict(
+    optimizer=dict(type='SGD', lr=1e-4, momentum=0.9, weight_decay=1e-4))

@@ -38,7 +38,8 @@ def metafile_models():
 
 
 def test_the_layout():
-    assert METHODS == ['a2net', 'a2netpp', 'agmh', 'queryopt']
+    assert METHODS == ['a2net', 'a2netpp', 'adsh', 'agmh', 'dpsh', 'exchnet',
+                       'hashnet', 'queryopt', 'semicon']
     # Every config sits in a method folder or the shared bases, except the
     # users' first command, which stays where it was.
     assert {c for c in CONFIGS if c.count('/') == 1} == {
@@ -70,7 +71,7 @@ def test_first_command_config_is_the_method_folders():
     assert top.to_dict() == inner.to_dict()
 
 
-@pytest.mark.parametrize('method', ['a2net', 'a2netpp', 'agmh', 'queryopt'])
+@pytest.mark.parametrize('method', METHODS)
 def test_readme_sections(method):
     with open(osp.join(REPO, 'configs', method, 'README.md')) as f:
         text = f.read()
@@ -143,6 +144,8 @@ PAPER_MAP = {
     ('a2net', 'food101', 32): 74.27, ('a2netpp', 'cub', 48): 82.71,
     ('a2netpp', 'nabirds', 12): 8.80, ('agmh', 'aircraft', 24): 83.45,
     ('agmh', 'vegfru', 12): 43.99, ('agmh', 'nabirds', 12): None,
+    ('adsh', 'cub', 12): 20.03, ('adsh', 'vegfru', 24): 24.90,
+    ('adsh', 'nabirds', 48): 25.34,
 }
 PARAMETERS = {
     'queryopt_resnet50_in1k-pre_1xb16_cub-12bit': 31_939_008,
@@ -151,6 +154,8 @@ PARAMETERS = {
     'a2netpp_resnet50_in1k-pre_1xb16_cub-12bit': 81_769_572,
     'agmh_resnet50_in1k-pre_1xb32_food101-12bit': 35_556_416,
     'agmh_resnet50_in1k-pre_1xb32_aircraft-48bit': 35_667_008,
+    'adsh_resnet50_in1k-pre_1xb16_cub-12bit': 23_532_620,
+    'adsh_resnet50_in1k-pre_1xb16_food101-48bit': 23_606_384,
 }
 
 
@@ -172,7 +177,7 @@ def test_gathered_results_read_the_metafiles():
     assert paper_map('queryopt', 'digits', 12) is None
 
 
-@pytest.mark.parametrize('method', ['a2net', 'agmh', 'queryopt'])
+@pytest.mark.parametrize('method', [m for m in METHODS if m != 'a2netpp'])
 def test_digits_metadata_is_the_built_models(method):
     """Parameters and FLOPs of the digits models, counted anew."""
     (model, ) = [m for _, m in metafile_models()
@@ -234,6 +239,13 @@ SCHEDULES = {
                  vegfru=(50, 40, 4000, 30, 32, None, 1)),
 }
 SCHEDULES['a2netpp'] = SCHEDULES['a2net']
+# aassxun/DSH_Analysis' rounds for every fine-grained dataset.
+DSH_SCHEDULE = {
+    dataset: (40, 35, samples, 30, 16, 36, 5)
+    for dataset, samples in (('cub', 2000), ('aircraft', 2000),
+                             ('food101', 2000), ('nabirds', 4000),
+                             ('vegfru', 4000))}
+SCHEDULES['adsh'] = DSH_SCHEDULE
 
 
 @pytest.mark.parametrize('method', sorted(SCHEDULES))

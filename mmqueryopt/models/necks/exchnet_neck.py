@@ -153,11 +153,13 @@ class ExchNetNeck(AttributeAttentionNeck):
             outputs['channel_dists'] = parts.softmax(dim=2)
         if self.exchanges(batch):
             anchors = self._batch_anchors(batch).to(parts.dtype)
-            # 1 keeps the image's own part, 0 takes the anchor (the
-            # reference's mask, drawn on the features' device).
+            # 1 keeps the image's own part, 0 takes the anchor: the
+            # reference's mask, drawn in float32 whatever the features'
+            # dtype, so that a seeded CPU run draws the reference's mask.
             keep = torch.bernoulli(
-                parts.new_full((parts.size(0), self.num_parts, 1),
-                               1.0 - self.exchange_prob))
+                torch.full((parts.size(0), self.num_parts, 1),
+                           1.0 - self.exchange_prob,
+                           device=parts.device)).to(parts.dtype)
             parts = parts * keep + anchors * (1 - keep)
             outputs['anchor_feats'] = anchors
         if self.training:

@@ -4,11 +4,12 @@ What ``tools/encode.py`` and ``tools/search.py`` share (their command line is
 :func:`mmqueryopt.engine.cli.add_encoder_args`): building the model in
 eval mode from a config and a checkpoint read by the safe loader, the meta
 that identifies it in a codes file, the images of a folder, and the loop that
-turns a dataloader into packed codes, paths and labels.
+turns a dataloader into codes (or any per-image output, such as the pooled
+features of ``tools/analysis_tools/shallow_hash.py``), paths and labels.
 """
 import os
 import os.path as osp
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -159,16 +160,59 @@ def encode(
         float32 values, the image paths, and ``(N,)`` class ids when every
         sample has a single ``gt_label``, else None.
     """
+    values, paths, labels = encode_outputs(model, dataloader, relaxed_bits,
+                                           progress)
+    return (values if relaxed else sign(values).astype(np.int8), paths,
+            labels)
+
+
+def relaxed_bits(model, inputs):
+    """The relaxed bits (branch 0) of preprocessed images.
+
+    Args:
+        model: The encoder, in eval mode.
+        inputs (Tensor): (b, 3, H, W), as its data preprocessor returns them.
+
+    Returns:
+        Tensor: (b, code_length).
+    """
+    return model.extract_feat(inputs)[:, :model.code_length]
+
+
+def encode_outputs(
+    model,
+    dataloader,
+    compute: Callable,
+    progress: bool = True,
+) -> Tuple[np.ndarray, List[str], Optional[np.ndarray]]:
+    """Any per-image output of a model over every image of a dataloader:
+    the loop of :func:`encode` (:func:`relaxed_bits`), also serving other
+    outputs such as pooled features.
+
+    Args:
+        model: The model, in eval mode; its ``data_preprocessor`` prepares
+            the images.
+        dataloader: Yields MMEngine batches (``inputs``, ``data_samples``
+            with ``img_path`` and, for labelled data, ``gt_label``).
+        compute (Callable): ``compute(model, inputs)``: (b, 3, H, W)
+            preprocessed images to a (b, D) tensor, one row per image that
+            does not depend on its batch mates.
+        progress (bool): Show MMEngine's progress bar. Defaults to True.
+
+    Returns:
+        tuple: ``(values, paths, labels)``: ``(N, D)`` float32 in dataset
+        order, the image paths, and ``(N,)`` class ids when every sample has
+        a single ``gt_label``, else None.
+    """
     import torch
     from mmengine.utils import ProgressBar
 
     bar = ProgressBar(len(dataloader.dataset)) if progress else None
-    codes, paths, labels = [], [], []
+    values, paths, labels = [], [], []
     with torch.no_grad():
         for batch in dataloader:
-            values = _relaxed_by_shape(model, batch)
-            codes.append(values.numpy() if relaxed else
-                         sign(values).to(torch.int8).numpy())
+            rows = _by_shape(model, batch, compute)
+            values.append(rows.numpy())
             for sample in batch['data_samples']:
                 paths.append(osp.abspath(sample.img_path))
                 label = sample.get('gt_label')
@@ -179,20 +223,20 @@ def encode(
             if bar is not None:
                 # Per batch: the bar prints a line per update when its
                 # output is not a terminal (logs, CI).
-                bar.update(len(values))
+                bar.update(len(rows))
     if bar is not None:
         print()  # ProgressBar leaves the cursor on its line
     known = bool(labels) and all(label is not None for label in labels)
-    return (np.concatenate(codes), paths,
+    return (np.concatenate(values), paths,
             np.asarray(labels, dtype=np.int64) if known else None)
 
 
-def _relaxed_by_shape(model, batch: dict):
-    """The relaxed bits (branch 0) of a batch, (b, k) float32 on the CPU,
-    computed on each group of same-sized images, rows in batch order.
+def _by_shape(model, batch: dict, compute: Callable):
+    """``compute``'s rows of a batch, (b, D) float32 on the CPU, computed on
+    each group of same-sized images, rows in batch order.
 
     The data preprocessor pads a batch of differently sized images to the
-    largest; an image's code would then depend on its batch mates (and on
+    largest; an image's output would then depend on its batch mates (and on
     ``--batch-size``). A config whose test transforms end in a fixed crop
     gives one group per batch, so this costs nothing there.
     """
@@ -204,11 +248,10 @@ def _relaxed_by_shape(model, batch: dict):
     for rows in groups.values():
         data = model.data_preprocessor(
             dict(inputs=[inputs[i] for i in rows]), False)
-        relaxed = model.extract_feat(
-            data['inputs'])[:, :model.code_length].float().cpu()
+        output = compute(model, data['inputs']).float().cpu()
         if values is None:
-            values = relaxed.new_empty(len(inputs), relaxed.size(1))
-        values[rows] = relaxed
+            values = output.new_empty(len(inputs), output.size(1))
+        values[rows] = output
     return values
 
 

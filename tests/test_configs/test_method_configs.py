@@ -111,7 +111,8 @@ def test_config_trains_one_iteration(name, tmp_path):
 
 
 def run_on_tiny_tree(cfg, dataset: str, tmp_path, crop: int = 32,
-                     pretrained=('backbone', )) -> Runner:
+                     pretrained=('backbone', ),
+                     before_build=None) -> Runner:
     """Train one iteration (two images, one pass) of a dataset config and
     evaluate, on a tiny tree in that dataset's layout, at ``crop`` pixels,
     with no pretrained weights and no checkpoint files.
@@ -123,6 +124,9 @@ def run_on_tiny_tree(cfg, dataset: str, tmp_path, crop: int = 32,
         crop (int): Train crop and test centre crop, in pixels.
         pretrained (Sequence[str]): Model parts whose ``init_cfg`` loads
             ImageNet weights (dropped here: no network).
+        before_build (callable, optional): Called with the tree's root
+            before the runner is built (e.g. to point a hook's own loader
+            at it).
 
     Returns:
         Runner: After ``train()``.
@@ -144,6 +148,8 @@ def run_on_tiny_tree(cfg, dataset: str, tmp_path, crop: int = 32,
     cfg.train_dataloader.dataset.pipeline[1].scale = crop
     cfg.val_dataloader.dataset.pipeline[1].scale = crop + crop // 8
     cfg.val_dataloader.dataset.pipeline[2].crop_size = crop
+    if before_build is not None:
+        before_build(root)
     init_default_scope('mmqueryopt')
     runner = Runner.from_cfg(cfg)
     runner.train()

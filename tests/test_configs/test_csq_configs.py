@@ -1,0 +1,102 @@
+"""Every CSQ config has DSH_Analysis' setting and trains one iteration plus
+an evaluation (the database encoded) on a tiny tree in its dataset's
+layout; the digits config trains one short round; the reference's keys
+convert into it."""
+import glob
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+
+from conftest import REPO
+from convert_official_ckpt import convert_state_dict
+from mmqueryopt.registry import MODELS
+from reference_weights import reference_state_dict
+from test_method_configs import evaluated_rounds, run_on_tiny_tree
+
+# The datasets' classes and DSH_Analysis' samples per round.
+DATASETS = dict(cub=(200, 2000), aircraft=(100, 2000), food101=(101, 2000),
+                nabirds=(555, 4000), vegfru=(292, 4000))
+CONFIGS = sorted(
+    osp.basename(p)
+    for p in glob.glob(osp.join(REPO, 'configs/csq/csq_*bit.py'))
+    if osp.basename(p).split('_')[1] in DATASETS)
+
+
+def test_twenty_configs():
+    assert len(CONFIGS) == 20
+
+
+@pytest.mark.parametrize('name', CONFIGS)
+def test_config_has_the_reference_setting_and_trains(name, tmp_path):
+    dataset, bits = name[len('csq_'):-len('bit.py')].split('_')
+    classes, samples = DATASETS[dataset]
+    cfg = Config.fromfile(osp.join(REPO, 'configs/csq', name))
+    model = cfg.model
+    assert model.head == dict(type='LinearHashHead', code_length=int(bits),
+                              in_channels=2048, activation='tanh')
+    assert model.loss == dict(type='CSQLoss', num_classes=classes,
+                              code_length=int(bits), lambd=0.1)
+    assert model.database == dict(type='EncodedDatabase')
+    (database_hook, ) = [h for h in cfg.custom_hooks
+                         if h.type == 'RetrievalDatabaseHook']
+    assert database_hook.source == 'encoded'
+    assert database_hook.dataloader.dataset.split == 'train'
+    assert database_hook.dataloader.dataset.pipeline == cfg.test_pipeline
+    assert cfg.train_dataloader.sampler == dict(
+        type='RoundSampler', num_samples=samples, epochs_per_round=30)
+    assert cfg.train_dataloader.batch_size == 16
+    assert cfg.param_scheduler.milestones == [35]
+    assert evaluated_rounds(cfg) == [
+        r for r in range(1, 41) if (r <= 35 and r % 5 == 0) or r > 35]
+    assert cfg.optim_wrapper.optimizer == dict(
+        type='SGD', lr=1e-3, momentum=0.9, weight_decay=1e-4)
+    # The encoded database: the tiny tree's training split at the test crop.
+    database_hook.dataloader.update(batch_size=2, num_workers=0,
+                                    persistent_workers=False)
+    database_set = database_hook.dataloader.dataset
+    database_set.pipeline[1].scale = 36
+    database_set.pipeline[2].crop_size = 32
+    database_set.warn_size = False
+    runner = run_on_tiny_tree(
+        cfg, dataset, tmp_path,
+        before_build=lambda root: database_set.update(data_root=root))
+    assert runner.model.database.num_database == 0
+    assert 'train/loss_center' in runner.message_hub.log_scalars
+
+
+def test_reference_keys_convert_into_the_csq_model():
+    init_default_scope('mmqueryopt')
+    cfg = Config.fromfile(osp.join(REPO, 'configs/csq/csq_cub_12bit.py'))
+    cfg.model.backbone.init_cfg = None
+    model = MODELS.build(cfg.model)
+    converted = convert_state_dict(reference_state_dict('adsh'), 'csq')
+    result = model.load_state_dict(converted, strict=False)
+    # The centres are the loss's, drawn anew.
+    assert result.missing_keys == ['loss_module.centers',
+                                   'loss_module.tie_bits']
+    assert not result.unexpected_keys
+
+
+def test_digits_config_trains_one_round(digits_root, tmp_path):
+    cfg = Config.fromfile(osp.join(REPO, 'configs/csq/csq_digits_12bit.py'))
+    assert cfg.model.loss.num_classes == 10
+    cfg.work_dir = str(tmp_path)
+    cfg.train_dataloader.sampler.update(num_samples=32, epochs_per_round=1)
+    (database_hook, ) = [h for h in cfg.custom_hooks
+                         if h.type == 'RetrievalDatabaseHook']
+    for loader in (cfg.train_dataloader, cfg.val_dataloader,
+                   database_hook.dataloader):
+        loader.dataset.data_root = digits_root
+    cfg.test_dataloader = cfg.val_dataloader
+    cfg.train_dataloader.dataset.pipeline[1].scale = 16
+    cfg.train_cfg.update(max_epochs=1, val_interval=1)
+    cfg.default_hooks.checkpoint.update(
+        interval=10**6, save_best=None, save_last=False)
+    init_default_scope('mmqueryopt')
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert 0 <= runner.message_hub.get_scalar(
+        'val/retrieval/mAP').current() <= 1

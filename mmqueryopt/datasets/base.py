@@ -12,6 +12,8 @@ from mmengine.fileio import LocalBackend, get_file_backend
 from mmpretrain.datasets import BaseDataset
 
 from mmqueryopt.registry import TRANSFORMS
+from .class_split import (ClassSplit, ClassSplitError, Groups,
+                          check_unseen_ratio, class_split)
 from .errors import DataNotFoundError
 from .image_check import check_listed_images
 from .list_file import ListLine
@@ -54,6 +56,18 @@ class HashingDataset(BaseDataset):
             False leaves it to the loader (:class:`LoadImageBGR`), at the
             first batch that holds a broken image; images on a remote
             backend are never checked here. Defaults to True.
+        unseen_ratio (float): The fraction of classes held out of training
+            (DSH_Analysis's seen/unseen protocol, docs/seen_unseen.md): 0,
+            0.05, 0.15 or 0.25 there. The last classes of the label order
+            are unseen (see :func:`~mmqueryopt.datasets.class_split.
+            class_split`); labels are renumbered so that seen classes are
+            ``0..S-1`` and unseen ones ``S..C-1`` (a change only for
+            :attr:`UNSEEN_GROUPS` datasets), and ``metainfo['classes']``
+            follows. 0 keeps every class and label. Defaults to 0.
+        subset (str): Which classes' images the split keeps: ``'seen'``
+            (training, the seen queries and database), ``'unseen'`` (the
+            unseen queries and database) or ``'all'``. Defaults to
+            ``'seen'``, which is every class when ``unseen_ratio`` is 0.
         **kwargs: Other arguments of :class:`mmpretrain.datasets.BaseDataset`
             (``pipeline``, ``test_mode``, ``indices``, ...).
     """
@@ -66,6 +80,10 @@ class HashingDataset(BaseDataset):
     OFFICIAL_SIZES: Dict[str, int] = {}
     #: The dataset's name and official page.
     SOURCE = ''
+    #: ``(size, share)`` label ranges that each give up a share of the
+    #: unseen classes from their end; None: the last classes are unseen.
+    UNSEEN_GROUPS: Optional[Groups] = None
+    SUBSETS = ('seen', 'unseen', 'all')
 
     def __init__(self,
                  data_root: str,
@@ -73,12 +91,27 @@ class HashingDataset(BaseDataset):
                  warn_size: bool = True,
                  skip_broken: bool = False,
                  check_images: bool = True,
+                 unseen_ratio: float = 0.0,
+                 subset: str = 'seen',
                  **kwargs):
         if split not in self.SPLITS:
             raise ValueError(
                 f"{type(self).__name__}: split must be 'train' (the "
                 f"database) or 'test' (the queries), got {split!r}")
+        check_unseen_ratio(unseen_ratio)
+        if subset not in self.SUBSETS or (subset == 'unseen'
+                                          and not unseen_ratio):
+            error = ClassSplitError(
+                f"subset must be 'seen', 'unseen' or 'all', and 'unseen' "
+                f'needs unseen_ratio > 0; got subset={subset!r} with '
+                f'unseen_ratio={unseen_ratio!r}')
+            error.key = 'subset'
+            raise error
         self.split = split
+        self.unseen_ratio = unseen_ratio
+        self.subset = subset
+        #: The seen/unseen split, set when the list is loaded.
+        self.class_split: Optional[ClassSplit] = None
         self.warn_size = warn_size
         self.skip_broken = skip_broken
         # One backend for all joins: inferring it per path costs ~1 s on
@@ -158,8 +191,8 @@ class HashingDataset(BaseDataset):
         raise NotImplementedError
 
     def load_data_list(self) -> List[dict]:
-        """Load the split, set the classes, compare with the official size
-        and check the images.
+        """Load the split, set the classes, compare with the official size,
+        keep the classes of :attr:`subset` and check the images.
 
         Returns:
             list[dict]: The data infos.
@@ -170,7 +203,10 @@ class HashingDataset(BaseDataset):
             error.source = error.source or self.source
             raise
         self._metainfo['classes'] = tuple(classes)
+        # The full split's size: a class subset is not a short download.
         self._warn_size(len(data_list))
+        if self.unseen_ratio:
+            data_list = self._split_classes(data_list)
         if self.check_images and data_list:
             if not osp.isdir(self.img_prefix):
                 # Said once rather than as every image missing.
@@ -181,6 +217,38 @@ class HashingDataset(BaseDataset):
                 data_list, self.data_root,
                 f"{type(self).__name__} split '{self.split}'",
                 self.source, self.skip_broken)
+        return data_list
+
+    def _split_classes(self, data_list: List[dict]) -> List[dict]:
+        """Renumber the labels for the seen/unseen split and keep the
+        images of :attr:`subset`'s classes."""
+        classes = self._metainfo['classes']
+        try:
+            split = class_split(len(classes), self.unseen_ratio,
+                                self.UNSEEN_GROUPS)
+        except ClassSplitError as error:
+            error.problem = f'{type(self).__name__}: {error.problem}'
+            raise
+        self.class_split = split
+        if not split.is_identity:
+            new_label = split.new_label
+            self._metainfo['classes'] = tuple(classes[i] for i in split.order)
+            data_list = [dict(info, gt_label=new_label[info['gt_label']])
+                         for info in data_list]
+        keep = {'seen': lambda label: label < split.num_seen,
+                'unseen': lambda label: label >= split.num_seen,
+                'all': lambda label: True}[self.subset]
+        data_list = [info for info in data_list if keep(info['gt_label'])]
+        if not data_list:
+            error = ClassSplitError(
+                f"{type(self).__name__} split '{self.split}' has no image of "
+                f'its {self.subset} classes at unseen_ratio='
+                f'{self.unseen_ratio} ({split.num_seen} seen, '
+                f'{split.num_unseen} unseen of {len(classes)}); expected a '
+                f'ratio whose {self.subset} classes have images in '
+                f'{self.ann_file}')
+            error.key = 'unseen_ratio'
+            raise error
         return data_list
 
     def _warn_size(self, size: int) -> None:
@@ -202,4 +270,5 @@ class HashingDataset(BaseDataset):
         return [
             f'Root of dataset: \t{self.data_root}',
             f'Split: \t{self.split}',
-        ]
+        ] + ([f'Classes: \t{self.subset} at unseen_ratio={self.unseen_ratio}']
+             if self.unseen_ratio else [])

@@ -1,13 +1,15 @@
 """Hook that hands the retrieval database to the Hamming metrics."""
-from typing import Optional, Tuple
+import copy
+from typing import Dict, Optional, Tuple
 
 import torch
 from mmengine.dist import collect_results, is_distributed, is_main_process
 from mmengine.hooks import Hook
 from torch import Tensor
 
-from mmqueryopt.evaluation import HammingMAP
+from mmqueryopt.evaluation import HammingMAP, SeenUnseenMAP
 from mmqueryopt.registry import HOOKS
+from .config_options import ConfigError
 from .utils import unwrap_model
 
 
@@ -23,6 +25,13 @@ class RetrievalDatabaseHook(Hook):
             read through ``dataloader``.
         dataloader (dict, optional): Loader of the database images (the
             training split with test transforms), required for ``'encoded'``.
+
+    For a :class:`SeenUnseenMAP` (the seen/unseen protocol,
+    docs/seen_unseen.md) it also encodes the unseen classes' test images
+    (the evaluated loader with ``dataset.subset='unseen'``) and training
+    images (the same with ``dataset.split='train'``), and before training
+    or testing it checks that the training set, the queries and an encoded
+    database hold out the same classes.
     """
 
     priority = 'NORMAL'
@@ -36,14 +45,23 @@ class RetrievalDatabaseHook(Hook):
             raise ValueError("source='encoded' needs a database dataloader")
         self.source = source
         self.dataloader = dataloader
+        # Per phase ('val', 'test'): the unseen queries' and database's
+        # loaders, built at the first evaluation.
+        self._unseen_loaders: Dict[str, tuple] = {}
+
+    def before_train(self, runner) -> None:
+        self._check_split(runner, 'val', runner.cfg.get('train_dataloader'))
+
+    def before_test(self, runner) -> None:
+        self._check_split(runner, 'test')
 
     def before_val_epoch(self, runner) -> None:
-        self._set_database(runner, runner.val_evaluator)
+        self._set_database(runner, runner.val_evaluator, 'val')
 
     def before_test_epoch(self, runner) -> None:
-        self._set_database(runner, runner.test_evaluator)
+        self._set_database(runner, runner.test_evaluator, 'test')
 
-    def _set_database(self, runner, evaluator) -> None:
+    def _set_database(self, runner, evaluator, phase: str) -> None:
         metrics = [m for m in evaluator.metrics if isinstance(m, HammingMAP)]
         if not metrics:
             return
@@ -52,6 +70,57 @@ class RetrievalDatabaseHook(Hook):
         if codes is not None:
             for metric in metrics:
                 metric.set_database(codes, labels)
+        if any(isinstance(m, SeenUnseenMAP) for m in metrics):
+            self._set_unseen(runner, metrics, phase)
+
+    def _set_unseen(self, runner, metrics, phase: str) -> None:
+        if phase not in self._unseen_loaders:
+            queries = copy.deepcopy(runner.cfg[f'{phase}_dataloader'])
+            queries['dataset'].update(subset='unseen')
+            database = copy.deepcopy(queries)
+            database['dataset'].update(split='train')
+            self._unseen_loaders[phase] = tuple(
+                runner.build_dataloader(loader, seed=runner.seed)
+                for loader in (queries, database))
+        query_loader, database_loader = self._unseen_loaders[phase]
+        query_codes, query_labels = encode(runner.model, query_loader)
+        codes, labels = encode(runner.model, database_loader)
+        if query_codes is None:  # not the main process
+            return
+        for metric in metrics:
+            if isinstance(metric, SeenUnseenMAP):
+                metric.set_unseen(query_codes, query_labels, codes, labels)
+
+    def _check_split(self, runner, phase: str,
+                     train_loader: Optional[dict] = None) -> None:
+        """The training set, the queries and an encoded database must hold
+        out the same classes, and a :class:`SeenUnseenMAP` needs some held
+        out: a clear error before any round or encoding is spent."""
+        evaluator = runner.cfg.get(f'{phase}_evaluator')
+        query_loader = runner.cfg.get(f'{phase}_dataloader')
+        if not evaluator or not query_loader:
+            return
+        loaders = {f'{phase}_dataloader': query_loader,
+                   'train_dataloader': train_loader}
+        if self.source == 'encoded' and isinstance(self.dataloader, dict):
+            loaders['custom_hooks RetrievalDatabaseHook.dataloader'] = (
+                self.dataloader)
+        ratios = {f'{key}.dataset.unseen_ratio': _unseen_ratio(loader)
+                  for key, loader in loaders.items() if loader is not None}
+        query_key = f'{phase}_dataloader.dataset.unseen_ratio'
+        evaluators = evaluator if isinstance(evaluator, list) else [evaluator]
+        if any(e.get('type') in ('SeenUnseenMAP', 'mmqueryopt.SeenUnseenMAP')
+               for e in evaluators) and not ratios[query_key]:
+            raise ConfigError(
+                f'{phase}_evaluator SeenUnseenMAP needs {query_key} > 0 (the '
+                f'fraction of classes held out of training, e.g. 0.05), got '
+                f'{ratios[query_key]!r} (docs/seen_unseen.md)')
+        if len(set(ratios.values())) > 1:
+            raise ConfigError(
+                'the seen/unseen split must be the same for training, '
+                'queries and database, got ' + ', '.join(
+                    f'{key}={value!r}' for key, value in ratios.items())
+                + ' (docs/seen_unseen.md)')
 
     @staticmethod
     def _learned(runner) -> Tuple[Tensor, Tensor]:
@@ -66,22 +135,44 @@ class RetrievalDatabaseHook(Hook):
         codes, labels = found
         return codes.cpu(), labels.cpu()
 
-    @torch.no_grad()
     def _encoded(self, runner) -> Tuple[Tensor, Tensor]:
         if isinstance(self.dataloader, dict):
             self.dataloader = runner.build_dataloader(
                 self.dataloader, seed=runner.seed)
-        model = runner.model
-        model.eval()
-        encoded = []
-        for data_batch in self.dataloader:
-            for sample in model.test_step(data_batch):
-                encoded.append((sample.hash_code.cpu(), sample.gt_label.cpu()))
-        if is_distributed():
-            # Metrics are computed on rank 0 only: it alone needs the result.
-            encoded = collect_results(encoded, len(self.dataloader.dataset))
-        if not is_main_process():
-            return None, None
-        codes, labels = zip(*encoded)
-        return torch.stack(codes), torch.cat(labels)
+        return encode(runner.model, self.dataloader)
+
+
+@torch.no_grad()
+def encode(model, dataloader) -> Tuple[Optional[Tensor], Optional[Tensor]]:
+    """The network's codes of a loader's images, in dataset order.
+
+    Args:
+        model: The runner's model (wrapped or not), set to eval mode here.
+        dataloader (DataLoader): Loader of the images, with test transforms.
+
+    Returns:
+        tuple[Tensor, Tensor]: (n, k) codes in {-1, +1} and (n,) labels on
+        the main process; ``(None, None)`` on the other ranks.
+    """
+    model.eval()
+    encoded = []
+    for data_batch in dataloader:
+        for sample in model.test_step(data_batch):
+            encoded.append((sample.hash_code.cpu(), sample.gt_label.cpu()))
+    if is_distributed():
+        # Metrics are computed on rank 0 only: it alone needs the result.
+        encoded = collect_results(encoded, len(dataloader.dataset))
+    if not is_main_process():
+        return None, None
+    codes, labels = zip(*encoded)
+    return torch.stack(codes), torch.cat(labels)
+
+
+def _unseen_ratio(loader) -> float:
+    """A loader config's ``dataset.unseen_ratio`` (0 when unset)."""
+    dataset = loader.get('dataset') if isinstance(loader, dict) else getattr(
+        loader, 'dataset', None)
+    if isinstance(dataset, dict):
+        return dataset.get('unseen_ratio', 0) or 0
+    return getattr(dataset, 'unseen_ratio', 0) or 0
 

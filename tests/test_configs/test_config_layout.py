@@ -38,8 +38,8 @@ def metafile_models():
 
 
 def test_the_layout():
-    assert METHODS == ['a2net', 'a2netpp', 'adsh', 'agmh', 'dpsh', 'exchnet',
-                       'hashnet', 'queryopt', 'semicon']
+    assert METHODS == ['a2net', 'a2netpp', 'adsh', 'agmh', 'csq', 'dpsh',
+                       'exchnet', 'hashnet', 'queryopt', 'semicon']
     # Every config sits in a method folder or the shared bases, except the
     # users' first command, which stays where it was.
     assert {c for c in CONFIGS if c.count('/') == 1} == {
@@ -156,6 +156,7 @@ PARAMETERS = {
     'agmh_resnet50_in1k-pre_1xb32_aircraft-48bit': 35_667_008,
     'adsh_resnet50_in1k-pre_1xb16_cub-12bit': 23_532_620,
     'adsh_resnet50_in1k-pre_1xb16_food101-48bit': 23_606_384,
+    'csq_resnet50_in1k-pre_1xb16_cub-12bit': 23_532_620,
 }
 
 
@@ -245,7 +246,7 @@ DSH_SCHEDULE = {
     for dataset, samples in (('cub', 2000), ('aircraft', 2000),
                              ('food101', 2000), ('nabirds', 4000),
                              ('vegfru', 4000))}
-SCHEDULES['adsh'] = DSH_SCHEDULE
+SCHEDULES['adsh'] = SCHEDULES['csq'] = DSH_SCHEDULE
 
 
 @pytest.mark.parametrize('method', sorted(SCHEDULES))

@@ -311,3 +311,26 @@ def test_pretrained_layer4_lands_where_the_reference_puts_it(tmp_path, third):
     torch.save({'layer4.0.conv1.weight': torch.zeros(1)}, path)
     with pytest.raises(ValueError, match='lacks the ResNet blocks'):
         neck.init_weights()
+
+
+def test_pretrained_config_errors_name_the_key(tmp_path):
+    path = str(tmp_path / 'other.pth')
+    torch.save({'conv1.weight': torch.zeros(1)}, path)
+    neck = SuppressionEnhancingNeck(in_channels=64, out_channels=32,
+                                    refiner_block='BasicBlock', num_heads=8)
+    neck.init_cfg = dict(type='Pretrained', checkpoint=path, prefix='layer4.')
+    with pytest.raises(ValueError, match="model.neck.init_cfg: .* no keys "
+                       "starting with 'layer4.'"):
+        neck.init_weights()
+    neck.init_cfg = dict(type='Normal', std=0.01)
+    with pytest.raises(ValueError, match='model.neck.init_cfg must be None'):
+        neck.init_weights()
+
+
+def test_maps_as_distributions_keeps_zeroed_maps_uniform():
+    from mmqueryopt.models.layers.map_distributions import \
+        maps_as_distributions
+    maps = torch.zeros(1, 2, 2, 2)
+    maps[0, 0] = torch.tensor([[1.0, 3.0], [0.0, 4.0]])
+    expected = torch.stack([maps[0, 0] / 8, torch.full((2, 2), 0.25)])
+    torch.testing.assert_close(maps_as_distributions(maps), expected[None])

@@ -11,6 +11,8 @@ from torch import Tensor, nn
 
 from mmqueryopt.registry import MODELS
 from ..layers.channel_transformer import ChannelTransformer
+from ..layers.map_distributions import maps_as_distributions
+from ..layers.refiner_weights import reference_init, stage_weights
 from .attribute_attention_neck import _last, attention_tower
 
 _BLOCKS = dict(Bottleneck=Bottleneck, BasicBlock=BasicBlock)
@@ -140,21 +142,10 @@ class SuppressionEnhancingNeck(BaseModule):
     def init_weights(self) -> None:
         """Kaiming normal (fan_out) conv weights and BN 1/0, as the
         reference; then a ``Pretrained`` init_cfg loads the refiners."""
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(
-                    module.weight, mode='fan_out', nonlinearity='relu')
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-        cfg = self.init_cfg
-        if cfg is None:
-            return
-        if not (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'):
-            raise ValueError(
-                f'model.neck.init_cfg must be None or dict(type='
-                f"'Pretrained', checkpoint=..., prefix='layer4.'), got {cfg}")
-        self._load_refiners(cfg['checkpoint'], cfg.get('prefix', 'layer4.'))
+        reference_init(self)
+        weights = stage_weights(self.init_cfg)
+        if weights is not None:
+            self._load_refiners(weights)
 
     def pretrained_positions(self) -> dict:
         """Checkpoint block -> refiner index that the pretrained weights go
@@ -170,32 +161,29 @@ class SuppressionEnhancingNeck(BaseModule):
         # refiner's module j is a ResNet block too.
         return {j: j for j in range(len(resnet_blocks)) if j in resnet_blocks}
 
-    def _load_refiners(self, checkpoint: str, prefix: str) -> None:
-        from mmengine.runner.checkpoint import _load_checkpoint
-        loaded = _load_checkpoint(checkpoint, map_location='cpu')
-        loaded = loaded.get('state_dict', loaded)
+    def _load_refiners(self, stage: dict) -> None:
+        """Load a ResNet stage's blocks (``stage``: keys without the
+        prefix) into both refiners at :meth:`pretrained_positions`."""
         positions = self.pretrained_positions()
         weights = {}
-        for key, value in loaded.items():
-            if not key.startswith(prefix):
-                continue
-            block, _, rest = key[len(prefix):].partition('.')
+        for key, value in stage.items():
+            block, _, rest = key.partition('.')
             if block.isdigit() and int(block) in positions:
                 weights[f'{positions[int(block)]}.{rest}'] = value
         for name in ('global_refiner', 'local_refiner'):
             refiner = getattr(self, name)
             expected = {
                 key for key in refiner.state_dict()
-                if key.split('.')[0].isdigit()
-                and int(key.split('.')[0]) in positions.values()
+                if int(key.split('.')[0]) in positions.values()
             }
             missing = sorted(expected - set(weights))
             if missing:
                 raise ValueError(
-                    f'model.neck.init_cfg: {checkpoint} lacks the ResNet '
-                    f'blocks the {name} loads under {prefix!r} (e.g. '
-                    f'{missing[:3]} of blocks {sorted(positions)}); the '
-                    f'refiners copy a ResNet stage: point prefix at it')
+                    f'model.neck.init_cfg: the checkpoint lacks the ResNet '
+                    f'blocks the {name} loads (e.g. {missing[:3]}, of '
+                    f'checkpoint blocks {sorted(positions)} under the '
+                    f'prefix); the refiners copy a ResNet stage: point '
+                    f'prefix at it')
             refiner.load_state_dict(weights, strict=False)
 
     def mask(self, part_map: Tensor) -> Tensor:
@@ -246,10 +234,7 @@ class SuppressionEnhancingNeck(BaseModule):
             Tensor: (B, 3, h, w), each map summing to 1; a map the ReLU
             zeroed everywhere is returned uniform.
         """
-        maps = self.part_maps(_last(feats))
-        total = maps.sum(dim=(2, 3), keepdim=True)
-        uniform = torch.full_like(maps, 1.0 / maps[0, 0].numel())
-        return torch.where(total > 0, maps / total.clamp_min(1e-30), uniform)
+        return maps_as_distributions(self.part_maps(_last(feats)))
 
     def forward(self, feats: Union[Tensor, Sequence[Tensor]]) -> Tensor:
         """Global and part features.

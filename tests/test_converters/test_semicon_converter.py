@@ -16,7 +16,7 @@ from mmengine.registry import init_default_scope
 
 from conftest import REPO
 from convert_official_ckpt import convert_state_dict
-from mmqueryopt.converters import detect_method
+from mmqueryopt.converters import METHODS, detect_method
 from mmqueryopt.registry import MODELS
 from reference_weights import key_list, reference_state_dict
 from test_semicon_model import channel_transformer_f64
@@ -140,6 +140,9 @@ def test_every_reference_key_converts_and_loads():
         assert torch.equal(ours[name], reference[theirs]), theirs
     assert sum(p.numel() for p in model.parameters()
                if p.requires_grad) == 42_393_670
+    # The bits are the rows of the four split weights together.
+    assert sum(converted[key].size(0)
+               for key in METHODS['semicon'].CODE_LENGTH_KEYS) == 12
 
 
 @pytest.mark.parametrize('training', [False, True])

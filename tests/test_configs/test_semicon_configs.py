@@ -63,9 +63,9 @@ def test_config_trains_one_iteration(name, tmp_path):
     ]
     # The other code lengths differ from the 12-bit file only in the head
     # (checked above; tests/test_models/test_semicon_model.py builds and
-    # counts each): every dataset trains at 12 bits, and CUB at 32, the
-    # length with the odd split (17 + 3 x 5).
-    if bits != 12 and name != 'semicon_cub_32bit.py':
+    # counts each, and runs the 32-bit split, 17 + 3 x 5): each dataset
+    # trains at 12 bits.
+    if bits != 12:
         return
 
     make_tree, dataset_type = TREES[dataset]

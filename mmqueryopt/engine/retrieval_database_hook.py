@@ -21,8 +21,9 @@ class RetrievalDatabaseHook(Hook):
     Args:
         source (str): ``'learned'`` (the authors' protocol): the codes the
             model's database holds (ADSH: the first ``code_length`` columns
-            of B, binarised) with their labels. ``'encoded'``: the network's codes of the database images,
-            read through ``dataloader``.
+            of B, binarised) with their labels. ``'encoded'``: the
+            network's codes of the database images, read through
+            ``dataloader``.
         dataloader (dict, optional): Loader of the database images (the
             training split with test transforms), required for ``'encoded'``.
 

@@ -111,7 +111,7 @@ def test_shared_labels_and_missing_unseen_codes_are_refused():
         metric.compute_metrics(results)
 
 
-def zs_cfg(digits_root, work_dir, source='learned'):
+def zs_cfg(digits_root, work_dir):
     cfg = tiny_digits_cfg(digits_root, work_dir, rounds=1,
                           epochs_per_round=1, num_samples=32)
     for loader in (cfg.train_dataloader, cfg.val_dataloader):
@@ -119,14 +119,6 @@ def zs_cfg(digits_root, work_dir, source='learned'):
     cfg.test_dataloader = cfg.val_dataloader
     cfg.val_evaluator = dict(type='SeenUnseenMAP')
     cfg.train_cfg.val_interval = 1
-    if source == 'encoded':
-        database = cfg.val_dataloader.copy()
-        database.dataset = dict(cfg.train_dataloader.dataset,
-                                pipeline=cfg.val_dataloader.dataset.pipeline)
-        cfg.custom_hooks = [
-            dict(hook, source='encoded', dataloader=database)
-            if hook['type'] == 'RetrievalDatabaseHook' else hook
-            for hook in cfg.custom_hooks]
     return cfg
 
 
@@ -142,7 +134,7 @@ class RecordMetrics(Hook):
 def encode_independently(model, dataset_cfg, split, subset):
     """(codes, labels) of one side, read through a plain torch loader."""
     dataset = DATASETS.build(dict(dataset_cfg, split=split, subset=subset))
-    loader = DataLoader(dataset, batch_size=64, collate_fn=pseudo_collate)
+    loader = DataLoader(dataset, batch_size=128, collate_fn=pseudo_collate)
     model.eval()
     codes, labels = [], []
     for batch in loader:
@@ -152,19 +144,24 @@ def encode_independently(model, dataset_cfg, split, subset):
     return np.stack(codes), np.array(labels)
 
 
-@pytest.mark.parametrize('source', ['learned', 'encoded'])
-def test_digits_run_evaluates_the_four_protocols(digits_root, tmp_path,
-                                                 source):
+def test_digits_run_evaluates_the_four_protocols(digits_root, tmp_path):
+    """One round, evaluated against the learned B; then the same model
+    evaluated again with the seen database encoded."""
     init_default_scope('mmqueryopt')
-    cfg = zs_cfg(digits_root, str(tmp_path), source)
+    cfg = zs_cfg(digits_root, str(tmp_path))
     runner = Runner.from_cfg(cfg)
     record = RecordMetrics()
     runner.register_hook(record)
-    if source == 'learned':
-        runner.train()  # B exists only after a round
-    else:
-        runner.val()
-    (metrics, ) = record.metrics
+    runner.train()
+    (database_hook, ) = [h for h in runner.hooks
+                         if isinstance(h, RetrievalDatabaseHook)]
+    database_hook.source = 'encoded'
+    database_hook.dataloader = dict(
+        cfg.val_dataloader,
+        dataset=dict(cfg.val_dataloader.dataset, split='train'))
+    runner.val()
+    learned, encoded = record.metrics
+
     model = runner.model
     dataset_cfg = dict(cfg.val_dataloader.dataset)
     sides = {(split, subset): encode_independently(model, dataset_cfg, split,
@@ -172,27 +169,36 @@ def test_digits_run_evaluates_the_four_protocols(digits_root, tmp_path,
              for split in ('train', 'test') for subset in ('seen', 'unseen')}
     # No unseen class in training or in the database: digits 8 and 9 are
     # held out (labels 8, 9), everything else is seen.
-    if source == 'learned':
-        train_labels = runner.train_dataloader.dataset.get_gt_labels()
-        assert set(train_labels) == set(range(8))
-        codes, labels = model.database.retrieval_codes(model.code_length)
-        seen_database = (codes.numpy(), labels.numpy())
-        assert np.array_equal(labels.numpy(), train_labels)
-    else:
-        seen_database = sides['train', 'seen']
-    assert set(seen_database[1]) == set(range(8))
-    assert set(sides['test', 'seen'][1]) == set(range(8))
+    train_labels = runner.train_dataloader.dataset.get_gt_labels()
+    assert set(train_labels) == set(range(8))
+    codes, labels = model.database.retrieval_codes(model.code_length)
+    assert np.array_equal(labels.numpy(), train_labels)
+    assert set(sides['train', 'seen'][1]) == set(sides['test', 'seen'][1]) \
+        == set(range(8))
     assert set(sides['train', 'unseen'][1]) == set(
         sides['test', 'unseen'][1]) == {8, 9}
-    # The digits export: 1,437 database images and 360 queries in all.
+    # The export's split: image i is a query when i % 5 == 0.
+    from sklearn.datasets import load_digits
+    digit = load_digits().target
+    is_test = np.arange(len(digit)) % 5 == 0
     sizes = {key: len(labels) for key, (_, labels) in sides.items()}
-    assert sizes['train', 'seen'] + sizes['train', 'unseen'] == 1437
-    assert sizes['test', 'seen'] + sizes['test', 'unseen'] == 360
-    expected = brute_force_protocols(
-        sides['test', 'seen'], seen_database, sides['test', 'unseen'],
-        sides['train', 'unseen'])
-    for key, value in expected.items():
-        assert metrics[key] == pytest.approx(value, abs=1e-9), key
+    assert sizes == {
+        ('train', 'seen'): np.sum(~is_test & (digit < 8)),  # 1,166
+        ('train', 'unseen'): np.sum(~is_test & (digit >= 8)),  # 271
+        ('test', 'seen'): np.sum(is_test & (digit < 8)),  # 277
+        ('test', 'unseen'): np.sum(is_test & (digit >= 8)),  # 83
+    }
+    assert sizes['train', 'seen'] == 1166 and sizes['test', 'unseen'] == 83
+    assert len(train_labels) == sizes['train', 'seen']
+    for metrics, seen_database in (
+            (learned, (codes.numpy(), labels.numpy())),
+            (encoded, sides['train', 'seen'])):
+        expected = brute_force_protocols(
+            sides['test', 'seen'], seen_database, sides['test', 'unseen'],
+            sides['train', 'unseen'])
+        for key, value in expected.items():
+            assert metrics[key] == pytest.approx(value, abs=1e-9), key
+    assert learned['seen@seen/mAP'] != encoded['seen@seen/mAP']
 
 
 def fake_runner(**cfg):

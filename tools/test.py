@@ -76,7 +76,7 @@ def configure(cfg: Config, args) -> None:
         evaluators = cfg.test_evaluator if isinstance(
             cfg.test_evaluator, list) else [cfg.test_evaluator]
         for evaluator in evaluators:
-            if evaluator.get('type') == 'HammingMAP':
+            if evaluator.get('type') in ('HammingMAP', 'SeenUnseenMAP'):
                 evaluator.dump_file = args.out
     if args.show_dir:
         cfg.custom_hooks.append(

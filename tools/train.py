@@ -73,7 +73,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     final = {
         key[len('val/'):]: buffer.current()
         for key, buffer in runner.message_hub.log_scalars.items()
-        if key.startswith('val/retrieval/')
+        if key.startswith(('val/retrieval/', 'val/seen@', 'val/unseen@'))
     }
     if final:
         runner.logger.info('Final evaluation: ' + ', '.join(

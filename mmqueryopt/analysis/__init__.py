@@ -12,6 +12,8 @@ visualiser backends.
   (``tools/analysis_tools/plot_curves.py``).
 * :mod:`.results`: best mAP per run beside the papers
   (``tools/analysis_tools/gather_results.py``).
+* :mod:`.shallow`: LSH, ITQ and SDH on frozen pooled features
+  (``tools/analysis_tools/shallow_hash.py``).
 * :mod:`.visualizer`: :class:`HashingVisualizer` (TensorBoard switch, PR
   curve images) and :class:`RoundVisualizerHook`.
 

@@ -2,7 +2,8 @@
 ``HashRetriever``'s, one module per method (``KEY_RULES``: (pattern,
 replacement) pairs, the first match wins; ``SIGNATURE``: a pattern only that
 method's keys match, or None for a method named only by ``--method``;
-``CODE_LENGTH_KEY``: the converted parameter with one row per bit;
+``CODE_LENGTH_KEY``: the converted parameter with one row per bit, or
+``CODE_LENGTH_KEYS``: the parameters whose rows add up to the bits;
 optionally ``LEFT_OUT``: a pattern of reference keys the method's model has
 no place for, with ``LEFT_OUT_REASON``). Used by
 ``tools/convert_official_ckpt.py``."""
@@ -72,10 +73,14 @@ def convert_keys(state_dict: Mapping[str, torch.Tensor],
 
 
 def code_length(state_dict: Mapping[str, torch.Tensor]) -> int:
-    """Bits of a converted state dict."""
+    """Bits of a converted state dict: the rows of the method's
+    ``CODE_LENGTH_KEY``, or the summed rows of its ``CODE_LENGTH_KEYS``
+    (a code split over several weights, e.g. SEMICON's global and part
+    bits)."""
     for rules in METHODS.values():
-        if rules.CODE_LENGTH_KEY in state_dict:
-            return state_dict[rules.CODE_LENGTH_KEY].size(0)
+        keys = getattr(rules, 'CODE_LENGTH_KEYS', (rules.CODE_LENGTH_KEY, ))
+        if all(key in state_dict for key in keys):
+            return sum(state_dict[key].size(0) for key in keys)
     raise KeyError('no known code-length key in the converted state dict')
 
 

@@ -13,8 +13,8 @@ transformers at indices 2 and 4, whose ``qkv`` / ``qkv2`` are our
 # A key only SEMICON's checkpoints have (A2-Net's tied weight is ``W``).
 SIGNATURE = r'^W_G$'
 # No converted parameter has one row per bit: the code is split over four
-# weights, whose rows add up to the bits (CODE_LENGTH_KEYS). The single key
-# the shared code_length() reads counts the global bits only.
+# weights, whose rows add up to the bits (CODE_LENGTH_KEYS, which
+# code_length() sums; CODE_LENGTH_KEY alone counts the global bits).
 CODE_LENGTH_KEY = 'head.global_weight'
 CODE_LENGTH_KEYS = ('head.global_weight', 'head.local_weights.0',
                     'head.local_weights.1', 'head.local_weights.2')

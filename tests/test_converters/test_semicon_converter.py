@@ -172,7 +172,7 @@ def test_convert_tool_in_a_subprocess(tmp_path):
          src, dst], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr
     assert 'converted 502 tensors' in result.stdout
-    assert ', semicon) to ' in result.stdout
+    assert '(12-bit, semicon) to ' in result.stdout
     assert 'Traceback' not in result.stderr
     model = build(12)
     load_checkpoint(model, dst, strict=False, logger='silent')

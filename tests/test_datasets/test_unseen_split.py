@@ -55,6 +55,7 @@ def test_dsh_counts_are_the_last_classes(dataset):
 
 
 def test_vegfru_takes_two_thirds_vegetables_one_third_fruits():
+    assert VegFru.UNSEEN_GROUPS == VEGFRU_GROUPS
     for percent, veg, fruit in ((5, 10, 5), (15, 30, 15), (25, 50, 25)):
         split = class_split(292, percent / 100, VEGFRU_GROUPS)
         assert split.num_unseen == veg + fruit  # 15 / 45 / 75

@@ -2,7 +2,7 @@
 last map, a shared "local" copy of the next ResNet stage over every attended
 map, a "global" copy over the plain map, concatenated pooled features."""
 import os
-from typing import Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Union
 
 import torch
 from mmengine.model import BaseModule
@@ -11,6 +11,8 @@ from mmpretrain.models.backbones.resnet import (BasicBlock, Bottleneck,
 from torch import Tensor, nn
 
 from mmqueryopt.registry import MODELS
+from ..layers.map_distributions import maps_as_distributions
+from ..layers.refiner_weights import reference_init, stage_weights
 
 _BLOCKS = dict(Bottleneck=Bottleneck, BasicBlock=BasicBlock)
 
@@ -133,44 +135,20 @@ class AttributeAttentionNeck(BaseModule):
     def init_weights(self) -> None:
         """Kaiming normal (fan_out) convs and BN 1/0 everywhere, as the
         reference; then a ``Pretrained`` init_cfg loads both refiners."""
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(
-                    module.weight, mode='fan_out', nonlinearity='relu')
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-        cfg = self.init_cfg
-        if cfg is None:
-            return
-        if not (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'):
-            raise ValueError(
-                f'model.neck.init_cfg must be None or dict(type='
-                f"'Pretrained', checkpoint=..., prefix='layer4.'), got {cfg}")
-        self._load_refiners(cfg['checkpoint'], cfg.get('prefix', 'layer4.'))
+        reference_init(self)
+        weights = stage_weights(self.init_cfg)
+        if weights is not None:
+            self._load_refiners(weights)
 
-    def _load_refiners(self, checkpoint: str, prefix: str) -> None:
-        """Load the checkpoint's ``prefix`` keys into both refiners;
-        an unreadable file raises OSError (the retriever adds advice)."""
-        from mmengine.runner.checkpoint import _load_checkpoint
-        loaded = _load_checkpoint(checkpoint, map_location='cpu')
-        loaded = loaded.get('state_dict', loaded)
-        weights = {
-            key[len(prefix):]: value
-            for key, value in loaded.items() if key.startswith(prefix)
-        }
-        if not weights:
-            raise ValueError(
-                f'model.neck.init_cfg: {checkpoint} has no keys starting '
-                f'with {prefix!r} (e.g. {list(loaded)[:3]}); the refiners '
-                f'copy a ResNet stage: point prefix at it')
+    def _load_refiners(self, weights: Dict[str, Tensor]) -> None:
+        """Load a ResNet stage's weights into both refiners."""
         for name in ('local_refiner', 'global_refiner'):
             result = getattr(self, name).load_state_dict(
                 weights, strict=False)
             if result.missing_keys or result.unexpected_keys:
                 raise ValueError(
-                    f'model.neck.{name}: {checkpoint} keys under {prefix!r} '
-                    f'do not fit: missing {result.missing_keys[:3]}, '
+                    f'model.neck.{name}: the checkpoint\'s stage weights do '
+                    f'not fit: missing {result.missing_keys[:3]}, '
                     f'unexpected {result.unexpected_keys[:3]}')
 
     def local_activation_bytes(self, batch_size: int, height: int,
@@ -245,10 +223,34 @@ class AttributeAttentionNeck(BaseModule):
             Tensor: (B, M, h, w), non-negative, each map summing to 1. A map
             the ReLU zeroed everywhere is returned uniform.
         """
-        maps = self.attend(_last(feats))
-        total = maps.sum(dim=(2, 3), keepdim=True)
-        uniform = torch.full_like(maps, 1.0 / maps[0, 0].numel())
-        return torch.where(total > 0, maps / total.clamp_min(1e-30), uniform)
+        return maps_as_distributions(self.attend(_last(feats)))
+
+    def local_maps(self, feats: Union[Tensor, Sequence[Tensor]]) -> Tensor:
+        """The local refiner's maps of the M attended copies of the
+        backbone map.
+
+        Args:
+            feats (Tensor | tuple[Tensor]): (B, C, h, w), or the backbone's
+                tuple of maps whose last one is that.
+
+        Returns:
+            Tensor: (B, M, out_channels, h', w').
+        """
+        feat = _last(feats)
+        if feat.size(1) != self.in_channels:
+            raise ValueError(
+                f'{type(self).__name__} expects {self.in_channels}-channel '
+                f'maps (model.neck.in_channels), got {tuple(feat.shape)}')
+        if self.training and torch.is_grad_enabled():
+            self._check_memory(feat)
+        batch, channels, height, width = feat.shape
+        # (B, M, 1, h, w) * (B, 1, C, h, w), folded into the batch so that
+        # one shared refiner sees all B*M attended maps at once.
+        attended = (self.attend(feat).unsqueeze(2) *
+                    feat.unsqueeze(1)).reshape(batch * self.num_attentions,
+                                               channels, height, width)
+        maps = self.local_refiner(attended)
+        return maps.reshape(batch, self.num_attentions, *maps.shape[1:])
 
     def forward(self, feats: Union[Tensor, Sequence[Tensor]]) -> Tensor:
         """Holistic feature of every image.
@@ -260,21 +262,9 @@ class AttributeAttentionNeck(BaseModule):
         Returns:
             Tensor: (B, (M + 1) * out_channels).
         """
-        feat = _last(feats)
-        if feat.size(1) != self.in_channels:
-            raise ValueError(
-                f'AttributeAttentionNeck expects {self.in_channels}-channel '
-                f'maps (model.neck.in_channels), got {tuple(feat.shape)}')
-        if self.training and torch.is_grad_enabled():
-            self._check_memory(feat)
-        batch, channels, height, width = feat.shape
-        maps = self.attend(feat)
-        # (B, M, 1, h, w) * (B, 1, C, h, w), folded into the batch so that
-        # one shared refiner sees all B*M attended maps at once.
-        attended = (maps.unsqueeze(2) * feat.unsqueeze(1)).reshape(
-            batch * self.num_attentions, channels, height, width)
-        local = self.pool(self.local_refiner(attended)).reshape(batch, -1)
-        global_ = self.pool(self.global_refiner(feat)).flatten(1)
+        maps = self.local_maps(feats)
+        local = self.pool(maps.flatten(0, 1)).reshape(maps.size(0), -1)
+        global_ = self.pool(self.global_refiner(_last(feats))).flatten(1)
         return torch.cat([local, global_], dim=1)
 
 

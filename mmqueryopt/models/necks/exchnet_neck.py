@@ -85,28 +85,9 @@ class ExchNetNeck(AttributeAttentionNeck):
         self.exchange_prob = exchange_prob
 
     def part_maps(self, feats: Union[Tensor, Sequence[Tensor]]) -> Tensor:
-        """Refined maps of the M attended copies of the backbone map.
-
-        Args:
-            feats (Tensor | tuple[Tensor]): (B, C, h, w), or the backbone's
-                tuple whose last map is that.
-
-        Returns:
-            Tensor: (B, M, C', h', w').
-        """
-        feat = _last(feats)
-        if feat.size(1) != self.in_channels:
-            raise ValueError(
-                f'ExchNetNeck expects {self.in_channels}-channel maps '
-                f'(model.neck.in_channels), got {tuple(feat.shape)}')
-        if self.training and torch.is_grad_enabled():
-            self._check_memory(feat)
-        batch, channels, height, width = feat.shape
-        attended = (self.attend(feat).unsqueeze(2) *
-                    feat.unsqueeze(1)).reshape(batch * self.num_parts,
-                                               channels, height, width)
-        maps = self.local_refiner(attended)
-        return maps.reshape(batch, self.num_parts, *maps.shape[1:])
+        """Refined maps of the M attended copies of the backbone map
+        (:meth:`local_maps`), (B, M, C', h', w')."""
+        return self.local_maps(feats)
 
     def _pool_parts(self, maps: Tensor) -> Tensor:
         """(B, M, C', h', w') -> (B, M, C'), the pool the global path uses."""

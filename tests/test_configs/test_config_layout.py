@@ -145,7 +145,9 @@ PAPER_MAP = {
     ('a2netpp', 'nabirds', 12): 8.80, ('agmh', 'aircraft', 24): 83.45,
     ('agmh', 'vegfru', 12): 43.99, ('agmh', 'nabirds', 12): None,
     ('adsh', 'cub', 12): 20.03, ('adsh', 'vegfru', 24): 24.90,
-    ('adsh', 'nabirds', 48): 25.34,
+    ('adsh', 'nabirds', 48): 25.34, ('exchnet', 'cub', 12): 25.14,
+    ('exchnet', 'vegfru', 48): 69.30, ('semicon', 'cub', 24): 65.41,
+    ('semicon', 'nabirds', 12): 8.12,
 }
 PARAMETERS = {
     'queryopt_resnet50_in1k-pre_1xb16_cub-12bit': 31_939_008,
@@ -157,6 +159,11 @@ PARAMETERS = {
     'adsh_resnet50_in1k-pre_1xb16_cub-12bit': 23_532_620,
     'adsh_resnet50_in1k-pre_1xb16_food101-48bit': 23_606_384,
     'csq_resnet50_in1k-pre_1xb16_cub-12bit': 23_532_620,
+    'exchnet_resnet50_in1k-pre_1xb16_cub-12bit': 40_067_220,
+    'exchnet_resnet50_in1k-pre_1xb16_nabirds-48bit': 40_435_896,
+    'semicon_resnet50_in1k-pre_1xb16_cub-12bit': 42_393_670,
+    'semicon_resnet50_in1k-pre_1xb16_aircraft-24bit': 42_418_246,
+    'semicon_resnet50_in1k-pre_1xb16_vegfru-48bit': 42_467_398,
 }
 
 
@@ -246,7 +253,8 @@ DSH_SCHEDULE = {
     for dataset, samples in (('cub', 2000), ('aircraft', 2000),
                              ('food101', 2000), ('nabirds', 4000),
                              ('vegfru', 4000))}
-SCHEDULES['adsh'] = SCHEDULES['csq'] = DSH_SCHEDULE
+for method in ('adsh', 'csq', 'exchnet', 'semicon'):
+    SCHEDULES[method] = DSH_SCHEDULE
 
 
 @pytest.mark.parametrize('method', sorted(SCHEDULES))

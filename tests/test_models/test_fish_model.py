@@ -13,6 +13,7 @@ import torch.nn.functional as F
 import torchvision
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from mmpretrain.structures import DataSample
 
 from conftest import REPO
 from convert_official_ckpt import convert_state_dict
@@ -334,3 +335,42 @@ def test_another_methods_checkpoint_is_named():
         fish.load_state_dict(adsh.state_dict(), strict=False)
     with pytest.raises(ValueError, match='code_length=48'):
         fish.load_state_dict(fish48.state_dict(), strict=False)
+
+
+def test_a_training_batch_runs_the_network_again_on_the_erased_images():
+    """HashRetriever.loss with FISH's parts (the digits network, float64)
+    against the terms recomputed from the model's own outputs: the erased
+    images go through the same network, with gradient."""
+    init_default_scope('mmqueryopt')
+    cfg = Config.fromfile(osp.join(REPO, 'configs/fish/fish_digits_12bit.py'))
+    cfg.model.head.code_length = 4
+    model = MODELS.build(cfg.model).double().train()
+    labels = torch.arange(5).repeat(2)
+    model.database.prepare(labels, torch.Generator().manual_seed(0))
+    batch = torch.tensor([1, 7, 3])
+    images = torch.randn(3, 3, 16, 16, dtype=torch.float64,
+                         generator=torch.Generator().manual_seed(1))
+    samples = [DataSample(metainfo=dict(sample_idx=int(i))).set_gt_label(
+        int(labels[i])) for i in batch]
+    torch.manual_seed(3)
+    losses = model.loss(images, samples)
+    sum(losses.values()).backward()
+    assert model.backbone.conv1.weight.grad.abs().sum() > 0
+
+    with torch.no_grad():
+        outputs = model.train_outputs(images)
+        torch.manual_seed(3)
+        thresholds = torch.empty(3, dtype=torch.float64).uniform_(0.9, 1.0)
+        erased = erase_peaks(images, outputs['feature_map'], thresholds)
+        assert (erased == 0).any() and not torch.equal(erased, images)
+        erased_logits = model.train_outputs(erased)['logits']
+    targets = model.database.codes[batch].double()
+    torch.testing.assert_close(
+        losses['loss_cls'], F.cross_entropy(outputs['logits'],
+                                            labels[batch]))
+    torch.testing.assert_close(
+        losses['loss_code'],
+        ((outputs['relaxed_codes'] - targets)**2).mean())
+    torch.testing.assert_close(
+        losses['loss_cls_erased'], F.cross_entropy(erased_logits,
+                                                   labels[batch]))

@@ -1,0 +1,3 @@
+_base_ = ['./fish_aircraft_12bit.py']
+
+model = dict(head=dict(code_length=32))

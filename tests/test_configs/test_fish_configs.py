@@ -1,0 +1,86 @@
+"""Every FISH config has DSH_Analysis' setting; each dataset's config trains
+one iteration plus an evaluation (against the label codes) on a tiny tree
+in its dataset's layout; the digits config trains one short round."""
+import glob
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+
+from conftest import REPO
+from test_method_configs import evaluated_rounds, run_on_tiny_tree
+
+# The datasets' classes and DSH_Analysis' samples per round.
+DATASETS = dict(cub=(200, 2000), aircraft=(100, 2000), food101=(101, 2000),
+                nabirds=(555, 4000), vegfru=(292, 4000))
+CONFIGS = sorted(
+    osp.basename(p)
+    for p in glob.glob(osp.join(REPO, 'configs/fish/fish_*bit.py'))
+    if osp.basename(p).split('_')[1] in DATASETS)
+# The tiny trees' training images span 3 classes at most: the label codes
+# follow the labels for up to 3 bits (LabelCodeDatabase refuses more), so
+# every length trains the same 3-bit model there: one config per dataset
+# trains, the others' settings are checked.
+TINY_TREE_BITS = 3
+
+
+def test_twenty_configs():
+    assert len(CONFIGS) == 20
+
+
+@pytest.mark.parametrize('name', CONFIGS)
+def test_config_has_the_reference_setting(name, tmp_path):
+    dataset, bits = name[len('fish_'):-len('bit.py')].split('_')
+    classes, samples = DATASETS[dataset]
+    cfg = Config.fromfile(osp.join(REPO, 'configs/fish', name))
+    model = cfg.model
+    assert model.neck == dict(type='FeatureFilterNeck')
+    assert model.head == dict(type='ClassMaskedHashHead',
+                              code_length=int(bits), num_classes=classes,
+                              in_channels=2048, class_mask_rate=0.7)
+    assert model.loss == dict(type='FishLoss', threshold_range=(0.9, 1.0))
+    assert model.database == dict(type='LabelCodeDatabase', iterations=15,
+                                  sigma=1.0, delta=1e-4)
+    (database_hook, ) = [h for h in cfg.custom_hooks
+                         if h.type == 'RetrievalDatabaseHook']
+    assert database_hook.get('source', 'learned') == 'learned'
+    assert cfg.train_dataloader.sampler == dict(
+        type='RoundSampler', num_samples=samples, epochs_per_round=30)
+    assert cfg.train_dataloader.batch_size == 16
+    assert cfg.param_scheduler.milestones == [5, 15, 35]
+    assert evaluated_rounds(cfg) == [
+        r for r in range(1, 41) if (r <= 35 and r % 5 == 0) or r > 35]
+    assert cfg.optim_wrapper.optimizer == dict(
+        type='SGD', lr=1e-2, momentum=0.9, weight_decay=0)
+    if bits != '12':
+        return
+    model.head.code_length = TINY_TREE_BITS
+    runner = run_on_tiny_tree(cfg, dataset, tmp_path)
+    assert runner.model.database.num_database > 0
+    scalars = runner.message_hub.log_scalars
+    assert {'train/loss_cls', 'train/loss_code',
+            'train/loss_cls_erased'} <= set(scalars)
+
+
+def test_digits_config_trains_one_round(digits_root, tmp_path):
+    cfg = Config.fromfile(osp.join(REPO, 'configs/fish/fish_digits_12bit.py'))
+    assert cfg.model.head.num_classes == 10
+    assert cfg.model.head.code_length == 12
+    cfg.work_dir = str(tmp_path)
+    cfg.train_dataloader.sampler.update(num_samples=32, epochs_per_round=1)
+    for loader in (cfg.train_dataloader, cfg.val_dataloader):
+        loader.dataset.data_root = digits_root
+    cfg.test_dataloader = cfg.val_dataloader
+    cfg.train_dataloader.dataset.pipeline[1].scale = 16
+    cfg.train_cfg.update(max_epochs=1, val_interval=1)
+    cfg.default_hooks.checkpoint.update(
+        interval=10**6, save_best=None, save_last=False)
+    init_default_scope('mmqueryopt')
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    # 12 bits for 10 classes: the label codes still follow the labels.
+    assert runner.model.database.num_database == 1437
+    assert 0 <= runner.message_hub.get_scalar(
+        'val/retrieval/mAP').current() <= 1

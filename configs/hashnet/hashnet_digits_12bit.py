@@ -24,7 +24,12 @@ model = dict(
         out_indices=(3, )),
     # Continuation one step a round (scale 1 to sqrt(10) over 10 rounds of
     # 3 passes).
-    head=dict(in_channels=128, step_passes=3))
+    head=dict(in_channels=128, step_passes=3),
+    # The HashNet authors' alpha, 10 / k (thuml/HashNet pytorch/src/train.py
+    # sigmoid_param). With DSH_Analysis' and DeepHash-pytorch's 0.1, a
+    # network trained from scratch here put every digit on one of two
+    # opposite codes (mAP 0.20).
+    loss=dict(alpha=10 / 12))
 # A log line every 20 of a round's 189 iterations.
 default_hooks = dict(logger=dict(interval=20))
 # No learned database: evaluation encodes the training split, read like

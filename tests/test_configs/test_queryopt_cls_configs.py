@@ -1,0 +1,67 @@
+"""Every QueryOpt† config is its QueryOpt config plus the classifier and
+its cross-entropy; each dataset's 12-bit config trains one iteration plus
+an evaluation on a tiny tree in its dataset's layout; the digits config
+trains one short round."""
+import glob
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+
+from conftest import REPO
+from test_method_configs import run_on_tiny_tree
+
+CLASSES = dict(cub=200, aircraft=100, food101=101, nabirds=555, vegfru=292)
+CONFIGS = sorted(
+    osp.basename(p) for p in glob.glob(
+        osp.join(REPO, 'configs/queryopt_cls/queryopt_cls_*bit.py'))
+    if osp.basename(p).split('_')[2] in CLASSES)
+
+
+def test_twenty_configs():
+    assert len(CONFIGS) == 20
+
+
+@pytest.mark.parametrize('name', CONFIGS)
+def test_config_is_queryopt_with_the_classifier(name, tmp_path):
+    dataset, bits = name[len('queryopt_cls_'):-len('bit.py')].split('_')
+    cfg = Config.fromfile(osp.join(REPO, 'configs/queryopt_cls', name))
+    queryopt = Config.fromfile(
+        osp.join(REPO, 'configs/queryopt', f'queryopt_{dataset}_{bits}bit.py'))
+    assert cfg.model.head == dict(
+        queryopt.model.head, type='QueryHashHeadWithClassifier',
+        num_classes=CLASSES[dataset])
+    assert cfg.model.loss == dict(type='QueryOptClsLoss', cls_weight=1.0)
+    # All else is QueryOpt's: the data, the rounds, the optimiser.
+    ours, theirs = cfg.to_dict(), queryopt.to_dict()
+    for config in (ours, theirs):
+        for key in ('head', 'loss'):
+            config['model'].pop(key)
+    assert ours == theirs
+    if bits != '12':
+        return
+    runner = run_on_tiny_tree(cfg, dataset, tmp_path)
+    assert 'train/loss_cls' in runner.message_hub.log_scalars
+
+
+def test_digits_config_trains_one_round(digits_root, tmp_path):
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs/queryopt_cls/queryopt_cls_digits_12bit.py'))
+    assert cfg.model.head.num_classes == 10
+    cfg.work_dir = str(tmp_path)
+    cfg.train_dataloader.sampler.update(num_samples=32, epochs_per_round=1)
+    for loader in (cfg.train_dataloader, cfg.val_dataloader):
+        loader.dataset.data_root = digits_root
+    cfg.test_dataloader = cfg.val_dataloader
+    cfg.train_dataloader.dataset.pipeline[1].scale = 16
+    cfg.train_cfg.update(max_epochs=1, val_interval=1)
+    cfg.default_hooks.checkpoint.update(
+        interval=10**6, save_best=None, save_last=False)
+    init_default_scope('mmqueryopt')
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert 'train/loss_cls' in runner.message_hub.log_scalars
+    assert 0 <= runner.message_hub.get_scalar(
+        'val/retrieval/mAP').current() <= 1

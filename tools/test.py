@@ -10,6 +10,7 @@ import mmqueryopt  # noqa: F401  (registers every module)
 from mmqueryopt.datasets import check_data
 from mmqueryopt.engine.cli import (add_common_args, build_runner, close_dist,
                                    exit_on_user_error, load_config)
+from mmqueryopt.engine.retrieval_database_hook import database_loader_cfg
 from mmqueryopt.fileio import load_checkpoint_file
 
 
@@ -69,8 +70,6 @@ def configure(cfg: Config, args) -> None:
         for hook in cfg.custom_hooks:
             if hook.get('type') == 'RetrievalDatabaseHook':
                 hook.source = args.database
-                if args.database == 'encoded' and not hook.get('dataloader'):
-                    hook.dataloader = database_loader(cfg)
     if args.out:
         # HammingMAP's own dump: exactly the codes and labels it ranked.
         evaluators = cfg.test_evaluator if isinstance(
@@ -92,18 +91,24 @@ def test_data(cfg: Config) -> Config:
                 test_dataloader=cfg.test_dataloader)
     for hook in cfg.get('custom_hooks', []):
         if (hook.get('type') == 'RetrievalDatabaseHook'
-                and hook.get('source') == 'encoded'):
+                and encodes_database(cfg, hook.get('source', 'auto'))):
             used['train_dataloader'] = (hook.get('dataloader')
-                                        or cfg.train_dataloader)
+                                        or database_loader_cfg(cfg, 'test'))
     return Config(used, filename=cfg.filename)
 
 
-def database_loader(cfg):
-    """The training split read like the queries (test transforms)."""
-    loader = cfg.test_dataloader.copy()
-    loader.dataset = cfg.train_dataloader.dataset.copy()
-    loader.dataset.pipeline = cfg.test_dataloader.dataset.pipeline
-    return loader
+def encodes_database(cfg: Config, source: str) -> bool:
+    """Whether testing encodes the training split: ``source='encoded'``,
+    or 'auto' with a database strategy that holds no codes."""
+    if source != 'auto':
+        return source == 'encoded'
+    from mmqueryopt.registry import MODELS
+    database = cfg.model.get('database', dict(type='ADSHDatabase'))
+    database_type = database['type']
+    if isinstance(database_type, str):
+        with MODELS.switch_scope_and_registry('mmqueryopt') as registry:
+            database_type = registry.get(database_type)
+    return not database_type.holds_codes
 
 
 if __name__ == '__main__':

@@ -14,12 +14,14 @@ default_hooks = dict(
 )
 
 # ADSH's rounds (one epoch = one round; B update after each), the database
-# handed to the metric, per-round reseeding so that a resumed run replays
+# handed to the metric (the codes the model's database holds, e.g. ADSH's
+# B, or else the network's codes of the training split read like the
+# queries), per-round reseeding so that a resumed run replays
 # the interrupted one; on resume, the config's lr schedule and the
 # evaluation a kill may have cut short.
 custom_hooks = [
     dict(type='ADSHRoundHook'),
-    dict(type='RetrievalDatabaseHook', source='learned'),
+    dict(type='RetrievalDatabaseHook', source='auto'),
     dict(type='EpochSeedHook'),
     dict(type='ResumeScheduleHook'),
     dict(type='ResumeEvaluationHook'),

@@ -26,13 +26,3 @@ model = dict(
     loss=dict(num_classes=10))
 # A log line every 20 of a round's 189 iterations.
 default_hooks = dict(logger=dict(interval=20))
-# No learned database: evaluation encodes the training split, read like
-# the queries.
-custom_hooks = [
-    dict(hook, source='encoded', dataloader=dict(
-        _base_.test_dataloader,
-        dataset=dict(_base_.train_dataloader.dataset,
-                     pipeline=_base_.test_pipeline)))
-    if hook['type'] == 'RetrievalDatabaseHook' else hook
-    for hook in _base_.custom_hooks
-]

@@ -13,13 +13,3 @@ _base_ = [
 # DSH_Analysis: batch 16, 30 epochs over each iteration's sample (passes
 # per round).
 train_dataloader = dict(batch_size=16, sampler=dict(epochs_per_round=30))
-# No learned database: evaluation encodes the training split, read like
-# the queries.
-custom_hooks = [
-    dict(hook, source='encoded', dataloader=dict(
-        _base_.test_dataloader,
-        dataset=dict(_base_.train_dataloader.dataset,
-                     pipeline=_base_.test_pipeline)))
-    if hook['type'] == 'RetrievalDatabaseHook' else hook
-    for hook in _base_.custom_hooks
-]

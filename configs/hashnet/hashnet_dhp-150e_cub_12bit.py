@@ -22,13 +22,3 @@ train_dataloader = dict(
     sampler=dict(num_samples=None, epochs_per_round=1),
     dataset=dict(pipeline=_base_.dhp_train_pipeline))
 train_cfg = dict(val_interval=15)
-# No learned database: evaluation encodes the training split, read like
-# the queries.
-custom_hooks = [
-    dict(hook, source='encoded', dataloader=dict(
-        _base_.test_dataloader,
-        dataset=dict(_base_.train_dataloader.dataset,
-                     pipeline=_base_.test_pipeline)))
-    if hook['type'] == 'RetrievalDatabaseHook' else hook
-    for hook in _base_.custom_hooks
-]

@@ -12,6 +12,8 @@ from mmqueryopt.registry import HOOKS
 from .config_options import ConfigError
 from .utils import unwrap_model
 
+_SOURCES = ('auto', 'learned', 'encoded')
+
 
 @HOOKS.register_module()
 class RetrievalDatabaseHook(Hook):
@@ -19,13 +21,18 @@ class RetrievalDatabaseHook(Hook):
     before each validation and test run.
 
     Args:
-        source (str): ``'learned'`` (the authors' protocol): the codes the
-            model's database holds (ADSH: the first ``code_length`` columns
-            of B, binarised) with their labels. ``'encoded'``: the
-            network's codes of the database images, read through
-            ``dataloader``.
-        dataloader (dict, optional): Loader of the database images (the
-            training split with test transforms), required for ``'encoded'``.
+        source (str): ``'auto'`` (the default): what the model's database
+            strategy is, i.e. the codes it holds when it holds some
+            (``database.holds_codes``: ADSH's B), else the network's codes
+            of the database images. ``'learned'`` (the authors' protocol):
+            the codes the model's database holds (ADSH: the first
+            ``code_length`` columns of B, binarised) with their labels, an
+            error when it holds none. ``'encoded'``: the network's codes of
+            the database images, read through ``dataloader``.
+        dataloader (dict, optional): Loader of the database images. None
+            (the default): the training split read like the evaluated
+            queries (:func:`database_loader_cfg`), so that a change of the
+            training set's ``data_root`` reaches the database too.
 
     For a :class:`SeenUnseenMAP` (the seen/unseen protocol,
     docs/seen_unseen.md) it also encodes the unseen classes' test images
@@ -37,17 +44,16 @@ class RetrievalDatabaseHook(Hook):
 
     priority = 'NORMAL'
 
-    def __init__(self, source: str = 'learned',
+    def __init__(self, source: str = 'auto',
                  dataloader: Optional[dict] = None):
-        if source not in ('learned', 'encoded'):
-            raise ValueError(f"source must be 'learned' or 'encoded', got "
-                             f'{source!r}')
-        if source == 'encoded' and dataloader is None:
-            raise ValueError("source='encoded' needs a database dataloader")
+        if source not in _SOURCES:
+            raise ValueError(f'RetrievalDatabaseHook source must be one of '
+                             f'{_SOURCES}, got {source!r}')
         self.source = source
         self.dataloader = dataloader
-        # Per phase ('val', 'test'): the unseen queries' and database's
-        # loaders, built at the first evaluation.
+        # Per phase ('val', 'test'): the built database loader, and the
+        # unseen queries' and database's loaders, built at first use.
+        self._database_loaders: Dict[str, object] = {}
         self._unseen_loaders: Dict[str, tuple] = {}
 
     def before_train(self, runner) -> None:
@@ -66,8 +72,9 @@ class RetrievalDatabaseHook(Hook):
         metrics = [m for m in evaluator.metrics if isinstance(m, HammingMAP)]
         if not metrics:
             return
-        codes, labels = (self._learned(runner) if self.source == 'learned'
-                         else self._encoded(runner))
+        codes, labels = (self._learned(runner)
+                         if self._source(runner) == 'learned' else
+                         self._encoded(runner, phase))
         if codes is not None:
             for metric in metrics:
                 metric.set_database(codes, labels)
@@ -103,7 +110,9 @@ class RetrievalDatabaseHook(Hook):
             return
         loaders = {f'{phase}_dataloader': query_loader,
                    'train_dataloader': train_loader}
-        if self.source == 'encoded' and isinstance(self.dataloader, dict):
+        # A database loader of its own (None: derived from the training
+        # loader, whose split is checked already).
+        if self.source != 'learned' and isinstance(self.dataloader, dict):
             loaders['custom_hooks RetrievalDatabaseHook.dataloader'] = (
                 self.dataloader)
         ratios = {f'{key}.dataset.unseen_ratio': _unseen_ratio(loader)
@@ -131,16 +140,45 @@ class RetrievalDatabaseHook(Hook):
             raise RuntimeError(
                 f"source='learned' needs a database that holds codes, but "
                 f'{type(model.database).__name__} holds none: use '
-                f"RetrievalDatabaseHook(source='encoded', dataloader=...) "
+                f"RetrievalDatabaseHook(source='encoded') or 'auto' "
                 f'(tools/test.py --database encoded)')
         codes, labels = found
         return codes.cpu(), labels.cpu()
 
-    def _encoded(self, runner) -> Tuple[Tensor, Tensor]:
-        if isinstance(self.dataloader, dict):
-            self.dataloader = runner.build_dataloader(
-                self.dataloader, seed=runner.seed)
-        return encode(runner.model, self.dataloader)
+    def _source(self, runner) -> str:
+        """'learned' or 'encoded': ``source``, with 'auto' resolved by
+        the model's database strategy."""
+        if self.source != 'auto':
+            return self.source
+        database = unwrap_model(runner.model).database
+        return 'learned' if database.holds_codes else 'encoded'
+
+    def _encoded(self, runner, phase: str) -> Tuple[Tensor, Tensor]:
+        if phase not in self._database_loaders:
+            loader = self.dataloader or database_loader_cfg(runner.cfg, phase)
+            self._database_loaders[phase] = (
+                runner.build_dataloader(loader, seed=runner.seed)
+                if isinstance(loader, dict) else loader)
+        return encode(runner.model, self._database_loaders[phase])
+
+
+def database_loader_cfg(cfg, phase: str = 'test') -> dict:
+    """The database images' loader: the training split read like the
+    ``phase`` queries (their loader settings and test transforms).
+
+    Args:
+        cfg (Config): A whole config.
+        phase (str): ``'val'`` or ``'test'``.
+
+    Returns:
+        dict: A dataloader config.
+    """
+    queries = cfg[f'{phase}_dataloader']
+    loader = copy.deepcopy(queries)
+    loader['dataset'] = copy.deepcopy(cfg.train_dataloader['dataset'])
+    loader['dataset']['pipeline'] = copy.deepcopy(
+        queries['dataset']['pipeline'])
+    return loader
 
 
 @torch.no_grad()

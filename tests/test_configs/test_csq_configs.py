@@ -14,7 +14,8 @@ from conftest import REPO
 from convert_official_ckpt import convert_state_dict
 from mmqueryopt.registry import MODELS
 from reference_weights import reference_state_dict
-from test_method_configs import evaluated_rounds, run_on_tiny_tree
+from test_method_configs import (check_encoded_database, evaluated_rounds,
+                                 run_on_tiny_tree)
 
 # The datasets' classes and DSH_Analysis' samples per round.
 DATASETS = dict(cub=(200, 2000), aircraft=(100, 2000), food101=(101, 2000),
@@ -40,11 +41,7 @@ def test_config_has_the_reference_setting_and_trains(name, tmp_path):
     assert model.loss == dict(type='CSQLoss', num_classes=classes,
                               code_length=int(bits), lambd=0.1)
     assert model.database == dict(type='EncodedDatabase')
-    (database_hook, ) = [h for h in cfg.custom_hooks
-                         if h.type == 'RetrievalDatabaseHook']
-    assert database_hook.source == 'encoded'
-    assert database_hook.dataloader.dataset.split == 'train'
-    assert database_hook.dataloader.dataset.pipeline == cfg.test_pipeline
+    check_encoded_database(cfg)
     assert cfg.train_dataloader.sampler == dict(
         type='RoundSampler', num_samples=samples, epochs_per_round=30)
     assert cfg.train_dataloader.batch_size == 16
@@ -53,16 +50,7 @@ def test_config_has_the_reference_setting_and_trains(name, tmp_path):
         r for r in range(1, 41) if (r <= 35 and r % 5 == 0) or r > 35]
     assert cfg.optim_wrapper.optimizer == dict(
         type='SGD', lr=1e-3, momentum=0.9, weight_decay=1e-4)
-    # The encoded database: the tiny tree's training split at the test crop.
-    database_hook.dataloader.update(batch_size=2, num_workers=0,
-                                    persistent_workers=False)
-    database_set = database_hook.dataloader.dataset
-    database_set.pipeline[1].scale = 36
-    database_set.pipeline[2].crop_size = 32
-    database_set.warn_size = False
-    runner = run_on_tiny_tree(
-        cfg, dataset, tmp_path,
-        before_build=lambda root: database_set.update(data_root=root))
+    runner = run_on_tiny_tree(cfg, dataset, tmp_path)
     assert runner.model.database.num_database == 0
     assert 'train/loss_center' in runner.message_hub.log_scalars
 
@@ -85,10 +73,7 @@ def test_digits_config_trains_one_round(digits_root, tmp_path):
     assert cfg.model.loss.num_classes == 10
     cfg.work_dir = str(tmp_path)
     cfg.train_dataloader.sampler.update(num_samples=32, epochs_per_round=1)
-    (database_hook, ) = [h for h in cfg.custom_hooks
-                         if h.type == 'RetrievalDatabaseHook']
-    for loader in (cfg.train_dataloader, cfg.val_dataloader,
-                   database_hook.dataloader):
+    for loader in (cfg.train_dataloader, cfg.val_dataloader):
         loader.dataset.data_root = digits_root
     cfg.test_dataloader = cfg.val_dataloader
     cfg.train_dataloader.dataset.pipeline[1].scale = 16

@@ -11,7 +11,8 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 from conftest import REPO
-from test_method_configs import evaluated_rounds, run_on_tiny_tree
+from test_method_configs import (check_encoded_database, evaluated_rounds,
+                                 run_on_tiny_tree)
 
 # baselines_facts.md, "Shared DSH machinery": 2,000 images a round (4,000
 # for NABirds and VegFru), 30 passes, batch 16, 40 rounds, lr x 0.1 after 35.
@@ -29,19 +30,6 @@ DHP_CONFIGS = ['configs/dpsh/dpsh_dhp-150e_cub_12bit.py',
 def test_configs():
     assert len(CONFIGS) == 42
     assert set(DHP_CONFIGS) <= set(CONFIGS)
-
-
-def encoded_database_loader(cfg):
-    (hook, ) = [h for h in cfg.custom_hooks
-                if h['type'] == 'RetrievalDatabaseHook']
-    assert hook['source'] == 'encoded'
-    loader = hook['dataloader']
-    # The training split read like the queries.
-    assert loader.dataset.split == 'train'
-    assert loader.dataset.type == cfg.train_dataloader.dataset.type
-    assert loader.dataset.pipeline == cfg.test_dataloader.dataset.pipeline
-    assert loader.sampler == dict(type='DefaultSampler', shuffle=False)
-    return loader
 
 
 def check_dsh_setting(cfg, method, dataset):
@@ -108,20 +96,10 @@ def test_config_has_its_setting_and_trains(config, tmp_path):
         check_dhp_setting(cfg, method)
     else:
         check_dsh_setting(cfg, method, dataset)
-    database_loader = encoded_database_loader(cfg)
-
-    def tiny_database_loader(root):
-        # The encoded database read from the tree like the queries.
-        database_loader.update(batch_size=2, num_workers=0,
-                               persistent_workers=False)
-        database_loader.dataset.update(
-            data_root=root, warn_size=False,
-            pipeline=cfg.val_dataloader.dataset.pipeline)
-        if variant:
-            cfg.train_dataloader.dataset.pipeline[3].crop_size = 32
-
-    runner = run_on_tiny_tree(cfg, dataset, tmp_path,
-                              before_build=tiny_database_loader)
+    check_encoded_database(cfg)
+    if variant:
+        cfg.train_dataloader.dataset.pipeline[3].crop_size = 32
+    runner = run_on_tiny_tree(cfg, dataset, tmp_path)
     num_train = len(runner.train_dataloader.dataset)
     memory_rows = dict(round=2, dataset=num_train, batch=0)[
         model.database.rows]
@@ -135,9 +113,7 @@ def test_digits_config_trains_one_round(method, digits_root, tmp_path):
     assert cfg.model.backbone.type == 'ResNet_CIFAR'
     cfg.work_dir = str(tmp_path)
     cfg.train_dataloader.sampler.update(num_samples=32, epochs_per_round=1)
-    database_loader = encoded_database_loader(cfg)
-    for loader in (cfg.train_dataloader, cfg.val_dataloader,
-                   database_loader):
+    for loader in (cfg.train_dataloader, cfg.val_dataloader):
         loader.dataset.data_root = digits_root
     cfg.test_dataloader = cfg.val_dataloader
     cfg.train_dataloader.dataset.pipeline[1].scale = 16

@@ -12,6 +12,8 @@ from mmengine.runner.utils import calc_dynamic_intervals
 
 import dataset_trees  # noqa: I100
 from conftest import REPO
+from mmqueryopt.engine.retrieval_database_hook import database_loader_cfg
+from mmqueryopt.registry import MODELS
 
 TREES = dict(
     cub=(dataset_trees.make_cub, 'CUB200'),
@@ -157,3 +159,17 @@ def run_on_tiny_tree(cfg, dataset: str, tmp_path, crop: int = 32,
     assert 0 <= runner.message_hub.get_scalar(
         'val/retrieval/mAP').current() <= 1
     return runner
+
+
+def check_encoded_database(cfg):
+    """No learned database: evaluation encodes the training split, read
+    like the queries."""
+    (hook, ) = [h for h in cfg.custom_hooks
+                if h['type'] == 'RetrievalDatabaseHook']
+    assert hook['source'] == 'auto' and not hook.get('dataloader')
+    assert not MODELS.get(cfg.model.database.type).holds_codes
+    loader = database_loader_cfg(cfg, 'val')
+    assert loader['dataset'] == dict(
+        cfg.train_dataloader.dataset,
+        pipeline=cfg.val_dataloader.dataset.pipeline)
+    assert loader['sampler'] == dict(type='DefaultSampler', shuffle=False)

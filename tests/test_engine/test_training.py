@@ -210,21 +210,21 @@ def test_test_tool_evaluates_a_checkpoint(digits_root, tmp_path):
                           epochs_per_round=1, num_samples=32)
     Runner.from_cfg(cfg.copy()).train()
     ckpt = osp.join(str(tmp_path), 'epoch_1.pth')
-    from test import database_loader
     results = {}
-    for source in ('learned', 'encoded'):
+    # 'auto': the ADSH database holds B, so the learned protocol; the
+    # encoded database is the training split read like the queries.
+    for source in ('learned', 'encoded', 'auto'):
         test_cfg = cfg.copy()
         test_cfg.load_from = ckpt
         test_cfg.custom_hooks = [
             dict(type='ADSHRoundHook'),
-            dict(type='RetrievalDatabaseHook', source=source,
-                 dataloader=database_loader(cfg) if source == 'encoded'
-                 else None)
+            dict(type='RetrievalDatabaseHook', source=source)
         ]
         results[source] = Runner.from_cfg(test_cfg).test()
     for metrics in results.values():
         assert 0 < metrics['retrieval/mAP'] <= 1
     assert results['learned'] != results['encoded']
+    assert results['auto'] == results['learned']
 
 
 class _GetattrPayload:

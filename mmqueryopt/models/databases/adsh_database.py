@@ -98,6 +98,8 @@ class ADSHDatabase(HashDatabase):
             head's ``relaxed_dims``.
     """
 
+    holds_codes = True
+
     def __init__(self,
                  gamma: float = 200.0,
                  similarity: str = 'binary',

@@ -56,6 +56,11 @@ class HashDatabase(nn.Module):
     the training images (:meth:`retrieval_codes` returns None).
     """
 
+    #: Whether :meth:`retrieval_codes` gives the database evaluation ranks
+    #: against (ADSH's B); else evaluation encodes the training images
+    #: (``RetrievalDatabaseHook(source='auto')`` reads it).
+    holds_codes = False
+
     def __init__(self):
         super().__init__()
         self.round_index = -1

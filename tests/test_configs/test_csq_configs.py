@@ -8,14 +8,13 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner
 
 from conftest import REPO
 from convert_official_ckpt import convert_state_dict
 from mmqueryopt.registry import MODELS
 from reference_weights import reference_state_dict
 from test_method_configs import (check_encoded_database, evaluated_rounds,
-                                 run_on_tiny_tree)
+                                 run_digits_round, run_on_tiny_tree)
 
 # The datasets' classes and DSH_Analysis' samples per round.
 DATASETS = dict(cub=(200, 2000), aircraft=(100, 2000), food101=(101, 2000),
@@ -69,19 +68,6 @@ def test_reference_keys_convert_into_the_csq_model():
 
 
 def test_digits_config_trains_one_round(digits_root, tmp_path):
-    cfg = Config.fromfile(osp.join(REPO, 'configs/csq/csq_digits_12bit.py'))
-    assert cfg.model.loss.num_classes == 10
-    cfg.work_dir = str(tmp_path)
-    cfg.train_dataloader.sampler.update(num_samples=32, epochs_per_round=1)
-    for loader in (cfg.train_dataloader, cfg.val_dataloader):
-        loader.dataset.data_root = digits_root
-    cfg.test_dataloader = cfg.val_dataloader
-    cfg.train_dataloader.dataset.pipeline[1].scale = 16
-    cfg.train_cfg.update(max_epochs=1, val_interval=1)
-    cfg.default_hooks.checkpoint.update(
-        interval=10**6, save_best=None, save_last=False)
-    init_default_scope('mmqueryopt')
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    assert 0 <= runner.message_hub.get_scalar(
-        'val/retrieval/mAP').current() <= 1
+    runner = run_digits_round('configs/csq/csq_digits_12bit.py', digits_root,
+                              tmp_path)
+    assert runner.model.loss_module.centers.shape == (10, 12)

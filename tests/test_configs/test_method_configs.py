@@ -173,3 +173,37 @@ def check_encoded_database(cfg):
         cfg.train_dataloader.dataset,
         pipeline=cfg.val_dataloader.dataset.pipeline)
     assert loader['sampler'] == dict(type='DefaultSampler', shuffle=False)
+
+
+def run_digits_round(config: str, digits_root: str, tmp_path,
+                     num_samples: int = 32) -> Runner:
+    """Train one short round (``num_samples`` images, one pass, 16x16
+    crops) of a method's digits config and evaluate, without checkpoints.
+
+    Args:
+        config (str): Path under the repository, e.g.
+            ``'configs/adsh/adsh_digits_12bit.py'``.
+        digits_root (str): The digits exported at 16x16 (the fixture).
+        tmp_path: pytest's folder.
+        num_samples (int): Images in the round.
+
+    Returns:
+        Runner: After ``train()``.
+    """
+    cfg = Config.fromfile(osp.join(REPO, config))
+    cfg.work_dir = str(tmp_path)
+    cfg.train_dataloader.sampler.update(num_samples=num_samples,
+                                        epochs_per_round=1)
+    for loader in (cfg.train_dataloader, cfg.val_dataloader):
+        loader.dataset.data_root = digits_root
+    cfg.test_dataloader = cfg.val_dataloader
+    cfg.train_dataloader.dataset.pipeline[1].scale = 16
+    cfg.train_cfg.update(max_epochs=1, val_interval=1)
+    cfg.default_hooks.checkpoint.update(
+        interval=10**6, save_best=None, save_last=False)
+    init_default_scope('mmqueryopt')
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert 0 <= runner.message_hub.get_scalar(
+        'val/retrieval/mAP').current() <= 1
+    return runner

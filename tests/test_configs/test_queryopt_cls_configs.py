@@ -16,8 +16,8 @@ from test_method_configs import run_on_tiny_tree
 CLASSES = dict(cub=200, aircraft=100, food101=101, nabirds=555, vegfru=292)
 CONFIGS = sorted(
     osp.basename(p) for p in glob.glob(
-        osp.join(REPO, 'configs/queryopt_cls/queryopt_cls_*bit.py'))
-    if osp.basename(p).split('_')[2] in CLASSES)
+        osp.join(REPO, 'configs/queryopt-cls/queryopt-cls_*bit.py'))
+    if osp.basename(p).split('_')[1] in CLASSES)
 
 
 def test_twenty_configs():
@@ -26,8 +26,8 @@ def test_twenty_configs():
 
 @pytest.mark.parametrize('name', CONFIGS)
 def test_config_is_queryopt_with_the_classifier(name, tmp_path):
-    dataset, bits = name[len('queryopt_cls_'):-len('bit.py')].split('_')
-    cfg = Config.fromfile(osp.join(REPO, 'configs/queryopt_cls', name))
+    dataset, bits = name[len('queryopt-cls_'):-len('bit.py')].split('_')
+    cfg = Config.fromfile(osp.join(REPO, 'configs/queryopt-cls', name))
     queryopt = Config.fromfile(
         osp.join(REPO, 'configs/queryopt', f'queryopt_{dataset}_{bits}bit.py'))
     assert cfg.model.head == dict(
@@ -48,7 +48,7 @@ def test_config_is_queryopt_with_the_classifier(name, tmp_path):
 
 def test_digits_config_trains_one_round(digits_root, tmp_path):
     cfg = Config.fromfile(
-        osp.join(REPO, 'configs/queryopt_cls/queryopt_cls_digits_12bit.py'))
+        osp.join(REPO, 'configs/queryopt-cls/queryopt-cls_digits_12bit.py'))
     assert cfg.model.head.num_classes == 10
     cfg.work_dir = str(tmp_path)
     cfg.train_dataloader.sampler.update(num_samples=32, epochs_per_round=1)

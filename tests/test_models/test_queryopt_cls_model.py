@@ -90,7 +90,7 @@ def test_loss_names_the_head_it_needs_and_refuses_other_outputs():
 def test_parameters_are_queryopts_plus_the_classifier():
     init_default_scope('mmqueryopt')
     cfg = Config.fromfile(
-        osp.join(REPO, 'configs/queryopt_cls/queryopt_cls_cub_12bit.py'))
+        osp.join(REPO, 'configs/queryopt-cls/queryopt-cls_cub_12bit.py'))
     cfg.model.backbone.init_cfg = None
     model = MODELS.build(cfg.model)
     total = sum(p.numel() for p in model.parameters())

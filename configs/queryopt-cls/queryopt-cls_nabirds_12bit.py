@@ -1,5 +1,5 @@
 # QueryOpt† (QueryOpt trained with classification, the appendix's Table 5;
-# our reconstruction: see configs/queryopt_cls/README.md), NABirds, 12
+# our reconstruction: see configs/queryopt-cls/README.md), NABirds, 12
 # bits: QueryOpt's config plus a linear classifier on the relaxed codes and
 # its cross-entropy (weight 1). The other code lengths inherit this file.
 _base_ = ['../queryopt/queryopt_nabirds_12bit.py']

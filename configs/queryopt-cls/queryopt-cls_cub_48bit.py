@@ -1,3 +1,3 @@
-_base_ = ['./queryopt_cls_cub_12bit.py']
+_base_ = ['./queryopt-cls_cub_12bit.py']
 
 model = dict(head=dict(code_length=48))

@@ -1,9 +1,9 @@
 # QueryOpt† (QueryOpt trained with classification, the appendix's Table 5;
-# our reconstruction: see configs/queryopt_cls/README.md), FGVC-Aircraft, 12
+# our reconstruction: see configs/queryopt-cls/README.md), CUB-200-2011, 12
 # bits: QueryOpt's config plus a linear classifier on the relaxed codes and
 # its cross-entropy (weight 1). The other code lengths inherit this file.
-_base_ = ['../queryopt/queryopt_aircraft_12bit.py']
+_base_ = ['../queryopt/queryopt_cub_12bit.py']
 
 model = dict(
-    head=dict(type='QueryHashHeadWithClassifier', num_classes=100),
+    head=dict(type='QueryHashHeadWithClassifier', num_classes=200),
     loss=dict(type='QueryOptClsLoss', cls_weight=1.0))

@@ -1,0 +1,3 @@
+_base_ = ['./queryopt-cls_vegfru_12bit.py']
+
+model = dict(head=dict(code_length=48))

@@ -7,20 +7,10 @@
 # error to fixed label codes, which evaluation ranks the queries against.
 # 12 bits and CUB's 200 classes here: a config sets head.code_length and
 # head.num_classes.
+_base_ = ['./resnet50_pooled.py']
+
 model = dict(
-    # Scoped: mmpretrain.get_model builds models in MMPretrain's scope,
-    # where only the prefixed name finds ours.
-    type='mmqueryopt.HashRetriever',
-    data_preprocessor=dict(
-        type='ClsDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        to_rgb=True),
-    backbone=dict(
-        type='ResNet',
-        depth=50,
-        out_indices=(3, ),
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+    # The filter replaces the plain average pooling.
     neck=dict(type='FeatureFilterNeck'),
     head=dict(
         type='ClassMaskedHashHead',

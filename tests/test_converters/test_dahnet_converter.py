@@ -141,7 +141,8 @@ def test_every_reference_key_converts_and_loads():
         'neck.enhance_suppress.col_scorer.1.running_var',
         'trans.layer4.0.downsample.0.weight':
         'neck.part_transition.0.downsample.0.weight',
-        'refine_global.layer4.2.bn3.weight': 'neck.global_refiner.2.bn3.weight',
+        'refine_global.layer4.2.bn3.weight':
+        'neck.global_refiner.2.bn3.weight',
         'refine_local.layer4.1.channel_mixer.channel_att.bn1.bias':
         'neck.local_refiner.1.coord_attention.bn1.bias',
         'refine_local.layer4.1.channel_mixer.mlp.proj.weight':

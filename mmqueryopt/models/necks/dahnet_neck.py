@@ -13,6 +13,7 @@ from mmqueryopt.registry import MODELS
 from ..layers.channel_fusion import ChannelFusion
 from ..layers.cross_map_mixing import cross_map_mixing
 from ..layers.enhance_suppress import EnhanceSuppress
+from ..layers.map_distributions import maps_as_distributions
 from ..layers.refiner_weights import reference_init, stage_weights
 from .attribute_attention_neck import _last
 
@@ -174,8 +175,7 @@ class DAHNetNeck(BaseModule):
         for _ in range(NUM_PARTS):
             maps.append(self.enhance_suppress.weight_map(current))
             current = self.enhance_suppress(current)[1]
-        maps = torch.cat(maps, dim=1)
-        return maps / maps.sum(dim=(2, 3), keepdim=True)
+        return maps_as_distributions(torch.cat(maps, dim=1))
 
     def forward(self, feats: Union[Tensor, Sequence[Tensor]]) -> Tensor:
         """Global and part features.

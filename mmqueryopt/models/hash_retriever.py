@@ -1,5 +1,6 @@
 """The hashing model: backbone, neck, hash head, loss and database."""
 import logging
+from functools import partial
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -182,8 +183,8 @@ class HashRetriever(BaseModel):
                                         self.database.num_database)
         batch_labels = torch.cat([s.gt_label for s in data_samples]).to(
             inputs.device, non_blocking=True)
-        outputs = self.train_outputs(
-            inputs, self.database.batch_view(batch_indices, batch_labels))
+        batch = self.database.batch_view(batch_indices, batch_labels)
+        outputs = self.train_outputs(inputs, batch)
         relaxed_codes = outputs.pop('relaxed_codes')
         # Recorded first: a memory of codes (HashNet, DPSH) pairs the batch
         # with its own codes too. ADSH's B, which the view holds, changes
@@ -195,6 +196,11 @@ class HashRetriever(BaseModel):
             torch.promote_types(relaxed_codes.dtype, torch.float32))
         if getattr(self.loss_module, 'needs_inputs', False):
             outputs['inputs'] = inputs
+        if getattr(self.loss_module, 'needs_network', False):
+            # A loss on a second view of the batch made from the first
+            # forward (FISH's peak-erased images) runs the same network on
+            # it, with gradient.
+            outputs['network'] = partial(self.train_outputs, batch=batch)
         return self.loss_module(relaxed_codes, view, **outputs)
 
     def predict(self, inputs: Tensor,

@@ -38,8 +38,9 @@ def metafile_models():
 
 
 def test_the_layout():
-    assert METHODS == ['a2net', 'a2netpp', 'adsh', 'agmh', 'csq', 'dpsh',
-                       'exchnet', 'hashnet', 'queryopt', 'semicon']
+    assert METHODS == ['a2net', 'a2netpp', 'adsh', 'agmh', 'csq', 'dahnet',
+                       'dpsh', 'exchnet', 'fish', 'hashnet', 'queryopt',
+                       'queryopt-cls', 'semicon']
     # Every config sits in a method folder or the shared bases, except the
     # users' first command, which stays where it was.
     assert {c for c in CONFIGS if c.count('/') == 1} == {
@@ -147,7 +148,10 @@ PAPER_MAP = {
     ('adsh', 'cub', 12): 20.03, ('adsh', 'vegfru', 24): 24.90,
     ('adsh', 'nabirds', 48): 25.34, ('exchnet', 'cub', 12): 25.14,
     ('exchnet', 'vegfru', 48): 69.30, ('semicon', 'cub', 24): 65.41,
-    ('semicon', 'nabirds', 12): 8.12,
+    ('semicon', 'nabirds', 12): 8.12, ('dpsh', 'cub', 12): 8.68,
+    ('dpsh', 'food101', 48): 20.06, ('hashnet', 'aircraft', 24): 17.75,
+    ('hashnet', 'vegfru', 12): 3.70, ('fish', 'cub', 12): 76.77,
+    ('fish', 'cub', 48): 80.88, ('fish', 'aircraft', 12): None,
 }
 PARAMETERS = {
     'queryopt_resnet50_in1k-pre_1xb16_cub-12bit': 31_939_008,
@@ -164,6 +168,10 @@ PARAMETERS = {
     'semicon_resnet50_in1k-pre_1xb16_cub-12bit': 42_393_670,
     'semicon_resnet50_in1k-pre_1xb16_aircraft-24bit': 42_418_246,
     'semicon_resnet50_in1k-pre_1xb16_vegfru-48bit': 42_467_398,
+    'hashnet_resnet50_in1k-pre_1xb16_cub-12bit': 23_532_620,
+    'dpsh_resnet50_in1k-pre_1xb16_nabirds-48bit': 23_606_384,
+    'fish_resnet50_in1k-pre_1xb16_cub-12bit': 23_920_244,
+    'fish_resnet50_in1k-pre_1xb16_cub-48bit': 23_927_480,
 }
 
 
@@ -253,8 +261,9 @@ DSH_SCHEDULE = {
     for dataset, samples in (('cub', 2000), ('aircraft', 2000),
                              ('food101', 2000), ('nabirds', 4000),
                              ('vegfru', 4000))}
-for method in ('adsh', 'csq', 'exchnet', 'semicon'):
+for method in ('adsh', 'csq', 'dpsh', 'exchnet', 'hashnet', 'semicon'):
     SCHEDULES[method] = DSH_SCHEDULE
+SCHEDULES['queryopt-cls'] = SCHEDULES['queryopt']
 
 
 @pytest.mark.parametrize('method', sorted(SCHEDULES))

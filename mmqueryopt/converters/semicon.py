@@ -10,8 +10,10 @@ transformers at indices 2 and 4, whose ``qkv`` / ``qkv2`` are our
 ``channel_qkv`` / ``head_qkv``) the neck's refiners; the bare ``W_G``,
 ``W_L1..3`` the head's ``global_weight`` and ``local_weights``.
 """
-# A key only SEMICON's checkpoints have (A2-Net's tied weight is ``W``).
-SIGNATURE = r'^W_G$'
+# A key only SEMICON's checkpoints have: its stepwise part heads (A2-Net's
+# tied weight is ``W``; DAHNet's hash weights are SEMICON's ``W_G``,
+# ``W_L1..3``).
+SIGNATURE = r'^attention\.feature1\.'
 # No converted parameter has one row per bit: the code is split over four
 # weights, whose rows add up to the bits (CODE_LENGTH_KEYS, which
 # code_length() sums; CODE_LENGTH_KEY alone counts the global bits).

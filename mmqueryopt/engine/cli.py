@@ -17,6 +17,7 @@ from mmengine.runner import Runner
 
 from mmqueryopt.datasets import BrokenImageError, DatasetError
 from mmqueryopt.fileio import CheckpointFileError
+from mmqueryopt.models.errors import ModelConfigError
 from mmqueryopt.retrieval import build_encoder
 from .config_options import (NEW_KEYS_FLAG, ConfigError, read_config,
                              unknown_argument)
@@ -25,7 +26,7 @@ from .config_options import (NEW_KEYS_FLAG, ConfigError, read_config,
 # printed as one line, without a traceback. A missing file (an image, a
 # pretrained checkpoint) names itself too.
 USER_ERRORS = (ConfigError, DatasetError, BrokenImageError,
-               CheckpointFileError, FileNotFoundError)
+               CheckpointFileError, FileNotFoundError, ModelConfigError)
 
 
 def add_cfg_options(parser: argparse.ArgumentParser) -> None:

@@ -152,6 +152,8 @@ PAPER_MAP = {
     ('dpsh', 'food101', 48): 20.06, ('hashnet', 'aircraft', 24): 17.75,
     ('hashnet', 'vegfru', 12): 3.70, ('fish', 'cub', 12): 76.77,
     ('fish', 'cub', 48): 80.88, ('fish', 'aircraft', 12): None,
+    ('dahnet', 'cub', 12): 61.69, ('dahnet', 'cub', 48): 83.98,
+    ('dahnet', 'nabirds', 12): None,
 }
 PARAMETERS = {
     'queryopt_resnet50_in1k-pre_1xb16_cub-12bit': 31_939_008,
@@ -172,6 +174,8 @@ PARAMETERS = {
     'dpsh_resnet50_in1k-pre_1xb16_nabirds-48bit': 23_606_384,
     'fish_resnet50_in1k-pre_1xb16_cub-12bit': 23_920_244,
     'fish_resnet50_in1k-pre_1xb16_cub-48bit': 23_927_480,
+    'dahnet_resnet50_in1k-pre_1xb16_cub-12bit': 66_683_862,
+    'dahnet_resnet50_in1k-pre_1xb16_cub-48bit': 66_757_590,
 }
 
 

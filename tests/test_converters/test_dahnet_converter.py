@@ -214,3 +214,14 @@ def test_refuses_another_code_length_or_method():
     semicon = convert_state_dict(reference_state_dict('semicon'), 'semicon')
     with pytest.raises(ValueError, match="another method's neck or head"):
         build(12).load_state_dict(semicon, strict=False)
+
+
+def test_every_reference_key_list_tells_its_own_method():
+    """SEMICON's and DAHNet's share W_G / W_L1..3 and the layer4 copies with
+    A2-Net's and ExchNet's: each signature picks one method."""
+    from mmqueryopt.converters import detect_method
+    from reference_weights import key_list
+    for name in ('a2net', 'adsh', 'dahnet', 'dpsh', 'exchnet', 'fish',
+                 'semicon'):
+        keys = [key for key, _, _ in key_list(name)]
+        assert detect_method(keys) == name

@@ -249,3 +249,21 @@ def test_build_time_typo_is_one_line():
     with pytest.raises(TypeError):
         with exit_on_user_error():
             len(3)
+
+
+def test_model_config_error_is_one_line():
+    """A part that cannot work with its configuration (SEMICON's split of
+    10 bits, more label classes than CSQ's centres) raises
+    ModelConfigError: the tools print its message as one line."""
+    init_default_scope('mmqueryopt')
+    with pytest.raises(SystemExit) as exit_:
+        with exit_on_user_error():
+            MODELS.build(dict(type='GlobalLocalHashHead', code_length=10))
+    assert str(exit_.value).startswith('error: ')
+    assert 'model.head.code_length=10' in str(exit_.value)
+    from mmqueryopt.models import DatabaseView
+    loss = MODELS.build(dict(type='CSQLoss', num_classes=3, code_length=12))
+    with pytest.raises(SystemExit) as exit_:
+        with exit_on_user_error():
+            loss(torch.zeros(1, 12), DatabaseView(labels=torch.tensor([7])))
+    assert 'model.loss.num_classes=3' in str(exit_.value)

@@ -21,6 +21,7 @@ from mmengine.dist import all_reduce, broadcast, is_distributed
 from torch import Tensor
 
 from mmqueryopt.registry import MODELS
+from ..errors import ModelConfigError
 from ..hash_retriever import binarize
 from .base import DatabaseView, HashDatabase
 
@@ -146,7 +147,7 @@ class ADSHDatabase(HashDatabase):
     def check_prepared(self, labels: Tensor) -> None:
         if self.num_database != len(labels) or not torch.equal(
                 self.labels.cpu(), labels.cpu()):
-            raise ValueError(
+            raise ModelConfigError(
                 f'the loaded database ({self.num_database} images) does not '
                 f'match the training set ({len(labels)} images, labels in '
                 f'dataset order): the checkpoint comes from another dataset')

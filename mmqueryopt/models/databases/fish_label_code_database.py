@@ -25,6 +25,7 @@ from mmengine.dist import broadcast, is_distributed
 from torch import Tensor
 
 from mmqueryopt.registry import MODELS
+from ..errors import ModelConfigError
 from .base import DatabaseView, HashDatabase
 
 # numpy.linalg.pinv's default cut-off (the reference's), relative to the
@@ -169,7 +170,7 @@ class LabelCodeDatabase(HashDatabase):
         if width > rank:
             off = images_off_their_label_code(codes, labels)
             if off:
-                raise ValueError(
+                raise ModelConfigError(
                     f'model.head.code_length={width} asks FISH for {width}-'
                     f'bit label codes, but the training labels ({len(labels)}'
                     f' x {matrix.size(1)}) have rank {rank}: {width - rank} '
@@ -186,7 +187,7 @@ class LabelCodeDatabase(HashDatabase):
     def check_prepared(self, labels: Tensor) -> None:
         if self.num_database != len(labels) or not torch.equal(
                 self.labels.cpu(), labels.cpu()):
-            raise ValueError(
+            raise ModelConfigError(
                 f'the loaded label codes ({self.num_database} images) do not '
                 f'match the training set ({len(labels)} images, labels in '
                 f'dataset order): the checkpoint comes from another dataset')

@@ -4,6 +4,8 @@ from typing import Dict, Optional, Union
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from ..errors import ModelConfigError
+
 
 class BaseHashHead(BaseModule):
     """The contract of a hash head.
@@ -36,7 +38,7 @@ class BaseHashHead(BaseModule):
         super().__init__(init_cfg=init_cfg)
         if (not isinstance(code_length, int) or isinstance(code_length, bool)
                 or code_length < 1):
-            raise ValueError(
+            raise ModelConfigError(
                 f'model.head.code_length must be a positive int, got '
                 f'{code_length!r}')
         self.code_length = code_length

@@ -5,6 +5,7 @@ from typing import Dict, Union
 from torch import Tensor, nn
 
 from mmqueryopt.registry import MODELS
+from ..errors import ModelConfigError
 from .global_local_hash_head import NUM_PARTS, GlobalLocalHashHead
 
 
@@ -32,7 +33,7 @@ class DAHNetHashHead(GlobalLocalHashHead):
                  in_channels: int = 2048, init_cfg=None):
         if (not isinstance(num_classes, int) or isinstance(num_classes, bool)
                 or num_classes < 1):
-            raise ValueError(
+            raise ModelConfigError(
                 f'model.head.num_classes (the training set\'s classes) must '
                 f'be a positive int, got {num_classes!r}')
         super().__init__(code_length, in_channels, init_cfg=init_cfg)

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmqueryopt.registry import MODELS
+from ..errors import ModelConfigError
 from .base_hash_head import BaseHashHead
 
 NUM_PARTS = 3
@@ -25,7 +26,7 @@ def global_local_split(code_length: int) -> Tuple[int, int]:
     local = code_length // (2 * NUM_PARTS)
     global_ = code_length // 2 + {32: 1, 16: 2, 64: 2}.get(code_length, 0)
     if local == 0 or global_ + NUM_PARTS * local != code_length:
-        raise ValueError(
+        raise ModelConfigError(
             f'model.head.code_length={code_length}: SEMICON splits a code '
             f'into k // 2 global bits (17 at 32, k // 2 + 2 at 16 and 64) '
             f'and k // 6 bits for each of 3 parts, which gives '

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from mmqueryopt.registry import MODELS
+from ..errors import ModelConfigError
 from .base_hash_head import BaseHashHead
 
 _ACTIVATIONS = ('tanh', None)
@@ -41,7 +42,7 @@ class LinearHashHead(BaseHashHead):
                  init_cfg: Optional[dict] = None):
         super().__init__(code_length, init_cfg=init_cfg)
         if activation not in _ACTIVATIONS:
-            raise ValueError(f'model.head.activation must be one of '
+            raise ModelConfigError(f'model.head.activation must be one of '
                              f'{_ACTIVATIONS}, got {activation!r}')
         self.activation = activation
         self.fc = nn.Linear(in_channels, code_length)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmqueryopt.registry import MODELS
+from ..errors import ModelConfigError
 from ..databases import DatabaseView
 
 # The lengths the reference takes centres from a Hadamard matrix for.
@@ -125,7 +126,7 @@ class CSQLoss(nn.Module):
         num_classes = self.centers.size(0)
         if labels.dim() == 1:
             if len(labels) and int(labels.max()) >= num_classes:
-                raise ValueError(
+                raise ModelConfigError(
                     f'class id {int(labels.max())} is outside '
                     f'model.loss.num_classes={num_classes}: set it to the '
                     f"training set's number of classes")

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmqueryopt.registry import MODELS
+from ..errors import ModelConfigError
 from ..databases import DatabaseView
 from .adsh_loss import ADSHLoss
 
@@ -21,13 +22,13 @@ def class_targets(labels: Tensor, num_classes: int, dtype) -> Tensor:
     """
     if labels.dim() == 1:
         if len(labels) and int(labels.max()) >= num_classes:
-            raise ValueError(
+            raise ModelConfigError(
                 f'class id {int(labels.max())} is outside the classifiers\' '
                 f'model.head.num_classes={num_classes}: set it to the '
                 f'training set\'s number of classes')
         return F.one_hot(labels.long(), num_classes).to(dtype)
     if labels.size(1) != num_classes:
-        raise ValueError(
+        raise ModelConfigError(
             f'labels have {labels.size(1)} classes, the classifiers '
             f'model.head.num_classes={num_classes}')
     return labels.to(dtype)

@@ -6,6 +6,7 @@ import glob
 import os.path as osp
 
 import pytest
+import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
@@ -13,6 +14,7 @@ from conftest import REPO
 from convert_official_ckpt import convert_state_dict
 from mmqueryopt.registry import MODELS
 from reference_weights import reference_state_dict
+from test_adsh_model import torchvision_reference
 from test_method_configs import (check_encoded_database, evaluated_rounds,
                                  run_digits_round, run_on_tiny_tree)
 
@@ -54,17 +56,26 @@ def test_config_has_the_reference_setting_and_trains(name, tmp_path):
     assert 'train/loss_center' in runner.message_hub.log_scalars
 
 
-def test_reference_keys_convert_into_the_csq_model():
+def test_reference_weights_give_the_reference_codes():
     init_default_scope('mmqueryopt')
     cfg = Config.fromfile(osp.join(REPO, 'configs/csq/csq_cub_12bit.py'))
     cfg.model.backbone.init_cfg = None
     model = MODELS.build(cfg.model)
-    converted = convert_state_dict(reference_state_dict('adsh'), 'csq')
+    reference = reference_state_dict('adsh', seed=5)
+    converted = convert_state_dict(reference, 'csq')
     result = model.load_state_dict(converted, strict=False)
     # The centres are the loss's, drawn anew.
     assert result.missing_keys == ['loss_module.centers',
                                    'loss_module.tie_bits']
     assert not result.unexpected_keys
+    # The reference's codes: tanh of torchvision's ResNet-50 with its fc.
+    images = torch.randn(2, 3, 64, 64, dtype=torch.float64,
+                         generator=torch.Generator().manual_seed(0))
+    expected = torch.tanh(torchvision_reference(reference, 12).eval()(images))
+    with torch.no_grad():
+        relaxed = model.double().eval().extract_feat(images)
+    torch.testing.assert_close(relaxed, expected.detach(), rtol=0,
+                               atol=1e-10)
 
 
 def test_digits_config_trains_one_round(digits_root, tmp_path):

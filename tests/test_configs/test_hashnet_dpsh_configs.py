@@ -10,7 +10,8 @@ from mmengine.config import Config
 
 from conftest import REPO
 from test_method_configs import (check_encoded_database, evaluated_rounds,
-                                 run_digits_round, run_on_tiny_tree)
+                                 run_digits_round, run_on_tiny_tree,
+                                 trains_on_tiny_tree)
 
 # baselines_facts.md, "Shared DSH machinery": 2,000 images a round (4,000
 # for NABirds and VegFru), 30 passes, batch 16, 40 rounds, lr x 0.1 after 35.
@@ -95,6 +96,8 @@ def test_config_has_its_setting_and_trains(config, tmp_path):
     else:
         check_dsh_setting(cfg, method, dataset)
     check_encoded_database(cfg)
+    if not trains_on_tiny_tree(dataset, bits):
+        return
     if variant:
         cfg.train_dataloader.dataset.pipeline[3].crop_size = 32
     runner = run_on_tiny_tree(cfg, dataset, tmp_path)

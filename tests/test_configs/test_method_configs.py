@@ -112,6 +112,15 @@ def test_config_trains_one_iteration(name, tmp_path):
         'val/retrieval/mAP').current() <= 1
 
 
+def trains_on_tiny_tree(dataset: str, bits: int) -> bool:
+    """Whether a method's ``<dataset>_<bits>bit`` config trains on its tiny
+    tree in the tests: each dataset's 12-bit config and CUB's 48-bit one
+    (the other lengths change only the code length, which the settings
+    checks and the 48-bit run cover; a ResNet-50 iteration per config would
+    cost minutes of CI)."""
+    return int(bits) == 12 or (dataset == 'cub' and int(bits) == 48)
+
+
 def run_on_tiny_tree(cfg, dataset: str, tmp_path, crop: int = 32,
                      pretrained=('backbone', ),
                      before_build=None) -> Runner:

@@ -82,7 +82,7 @@ def method_configs(config_dir: str = osp.join(REPO, 'configs')
     found = {}
     for path in sorted(
             glob.glob(osp.join(config_dir, '*', '*_cub_12bit.py'))):
-        match = re.fullmatch(r'([a-z0-9]+)_cub_12bit\.py',
+        match = re.fullmatch(r'([a-z0-9-]+)_cub_12bit\.py',
                              osp.basename(path))
         if match:
             found[match.group(1)] = path

@@ -2,14 +2,17 @@
 a brute-force float64 mAP written here, and the runner's evaluation of a
 digits zs run (learned and encoded seen database) against the same brute
 force over codes encoded independently."""
+import uuid
 from types import SimpleNamespace
 
 import numpy as np
+
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.hooks import Hook
+from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from torch.utils.data import DataLoader
@@ -63,6 +66,10 @@ def random_side(generator, size, bits, labels):
 
 
 def test_four_protocols_against_brute_force(capfd):
+    # A logger of this test's own, made current: the last runner's would
+    # write to a stream an earlier test captured.
+    MMLogger.get_instance(f'seen_unseen_{uuid.uuid4().hex[:8]}',
+                          log_level='INFO')
     generator = torch.Generator().manual_seed(3)
     # 5 bits: many ties, so the tie order matters. Seen classes 0..2,
     # unseen 3, 4; one seen query class (2) absent from the database.

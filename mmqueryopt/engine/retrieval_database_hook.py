@@ -73,7 +73,7 @@ class RetrievalDatabaseHook(Hook):
         if not metrics:
             return
         codes, labels = (self._learned(runner)
-                         if self._source(runner) == 'learned' else
+                         if self.resolved_source(runner) == 'learned' else
                          self._encoded(runner, phase))
         if codes is not None:
             for metric in metrics:
@@ -145,7 +145,7 @@ class RetrievalDatabaseHook(Hook):
         codes, labels = found
         return codes.cpu(), labels.cpu()
 
-    def _source(self, runner) -> str:
+    def resolved_source(self, runner) -> str:
         """'learned' or 'encoded': ``source``, with 'auto' resolved by
         the model's database strategy."""
         if self.source != 'auto':

@@ -10,7 +10,8 @@ from mmengine.hooks import Hook
 from mmqueryopt.evaluation import HammingMAP
 from mmqueryopt.registry import DATASETS, HOOKS
 from mmqueryopt.retrieval import BinaryIndex, save_grid
-from .retrieval_database_hook import RetrievalDatabaseHook
+from .retrieval_database_hook import (RetrievalDatabaseHook,
+                                      database_loader_cfg)
 
 
 @HOOKS.register_module()
@@ -100,9 +101,10 @@ class RetrievalVisualizationHook(Hook):
         """The database images, in the order of the database codes."""
         dataset_cfg: Optional[dict] = None
         for hook in runner.hooks:
-            if isinstance(hook, RetrievalDatabaseHook) and (hook.source
-                                                            == 'encoded'):
-                loader = hook.dataloader
+            if isinstance(hook, RetrievalDatabaseHook) and (
+                    hook.resolved_source(runner) == 'encoded'):
+                loader = hook.dataloader or database_loader_cfg(
+                    runner.cfg, 'test')
                 dataset_cfg = (loader.dataset if not isinstance(loader, dict)
                                else loader['dataset'])
         if dataset_cfg is None:

@@ -180,7 +180,7 @@ def test_retriever_records_the_scaled_codes_before_the_loss():
                          torch.float32)
     torch.testing.assert_close(
         losses['loss_likelihood'],
-        HashNetLoss()(h, view)['loss_likelihood'])
+        HashNetLoss(alpha=model.loss_module.alpha)(h, view)['loss_likelihood'])
 
 
 @pytest.mark.parametrize('loss', [HashNetLoss(), DPSHLoss()])

@@ -11,7 +11,8 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 from conftest import REPO
-from test_method_configs import evaluated_rounds, run_on_tiny_tree
+from test_method_configs import (evaluated_rounds, run_on_tiny_tree,
+                                 trains_on_tiny_tree)
 
 # set_flag.py DAH and the logs: lr, samples per round, classes; 40 rounds
 # of 30 passes, lr x 0.1 after round 35, batch 16 for every dataset.
@@ -59,7 +60,7 @@ def test_config_trains_one_iteration(name, tmp_path):
     # The other lengths differ from the 12-bit file only in the head
     # (checked above; tests/test_models/test_dahnet_model.py counts each):
     # each dataset trains at 12 bits, CUB also at 32 (17 + 3 x 5 bits).
-    if bits != 12 and name != 'dahnet_cub_32bit.py':
+    if not trains_on_tiny_tree(dataset, bits):
         return
     # 32 x 32 crops: layer3 2 x 2 (FESM's stripes of 1), parts 1 x 1.
     runner = run_on_tiny_tree(cfg, dataset, tmp_path,

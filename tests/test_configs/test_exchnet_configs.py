@@ -12,7 +12,7 @@ from mmengine.runner import Runner
 
 from conftest import REPO
 from mmqueryopt.engine.class_anchor_hook import ClassAnchorHook  # noqa
-from test_method_configs import TREES, evaluated_rounds
+from test_method_configs import (TREES, evaluated_rounds, trains_on_tiny_tree)
 
 # Samples per round (2,000, NABirds and VegFru 4,000); 40 rounds of 30
 # passes, lr x 0.1 after round 35, batch 16 throughout.
@@ -65,10 +65,12 @@ def test_config_is_the_references_protocol(name):
         type='SGD', lr=1e-4, momentum=0.9, weight_decay=1e-4)
 
 
-# One dataset per layout at 12 bits, and one 48-bit config: the other code
+# CUB at 12 and 48 bits (trains_on_tiny_tree): the other code
 # lengths differ only in head.code_length (checked above).
-TRAINED = [n for n in CONFIGS if n.endswith('_12bit.py')] + [
-    'exchnet_cub_48bit.py']
+TRAINED = [
+    n for n in CONFIGS
+    if trains_on_tiny_tree(*n[len('exchnet_'):-len('bit.py')].split('_'))
+]
 
 
 @pytest.mark.parametrize('name', TRAINED)

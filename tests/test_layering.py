@@ -17,13 +17,13 @@ from conftest import REPO
 
 # 0: the bottom (registration: our registries and our models in
 # MMPretrain's model hub; file I/O; third-party workarounds);
-# 1: the parts; 2: retrieval over them; 3: runner glue and analyses;
-# 4: the package's own __init__ and any public API.
+# 1: the parts; 2: retrieval over them (and search backends); 3: runner
+# glue, analyses and export; 4: the package's own __init__ and any public API.
 LAYERS = {
     'registry': 0, 'model_index': 0, 'fileio': 0, 'version': 0, 'compat': 0,
     'models': 1, 'datasets': 1, 'evaluation': 1, 'converters': 1,
     'retrieval': 2,
-    'engine': 3, 'analysis': 3,
+    'engine': 3, 'analysis': 3, 'deployment': 3,
     '__init__': 4, 'apis': 4,
 }
 

@@ -6,24 +6,9 @@
 # layer4; tied W (k x (M + 1) * 2048); tanh codes. 12 bits here: a config
 # for k bits sets neck.num_attentions=k, head.code_length=k and
 # head.in_channels=(k + 1) * 2048.
+_base_ = ['./resnet50_layer3.py']
+
 model = dict(
-    # Scoped: mmpretrain.get_model builds models in MMPretrain's scope,
-    # where only the prefixed name finds ours.
-    type='mmqueryopt.HashRetriever',
-    data_preprocessor=dict(
-        type='ClsDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        to_rgb=True),
-    # num_stages=3: no layer4 in the backbone; the neck holds two copies.
-    backbone=dict(
-        type='ResNet',
-        depth=50,
-        num_stages=3,
-        strides=(1, 2, 2),
-        dilations=(1, 1, 1),
-        out_indices=(2, ),
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
     neck=dict(
         type='AttributeAttentionNeck',
         num_attentions=12,

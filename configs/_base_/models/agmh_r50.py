@@ -8,15 +8,9 @@
 # resnet50-0676ba61.pth, torchvision's current IMAGENET1K_V1 entry (the V1
 # recipe, 76.13% top-1; V2 is resnet50.imagenet1k_v2). Their exact file:
 # init_cfg.checkpoint=https://download.pytorch.org/models/resnet50-19c8e357.pth
+_base_ = ['./hash_retriever_imagenet.py']
+
 model = dict(
-    # Scoped: mmpretrain.get_model builds models in MMPretrain's scope,
-    # where only the prefixed name finds ours.
-    type='mmqueryopt.HashRetriever',
-    data_preprocessor=dict(
-        type='ClsDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        to_rgb=True),
     backbone=dict(
         type='ResNet',
         depth=50,

@@ -8,24 +8,9 @@
 # (k/2 global + 3 x k/6 part bits, tanh) with train-only classifiers on the
 # global and the part features. 12 bits and CUB's 200 classes here: a
 # config sets head.code_length and head.num_classes.
+_base_ = ['./resnet50_layer3.py']
+
 model = dict(
-    # Scoped: mmpretrain.get_model builds models in MMPretrain's scope,
-    # where only the prefixed name finds ours.
-    type='mmqueryopt.HashRetriever',
-    data_preprocessor=dict(
-        type='ClsDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        to_rgb=True),
-    # num_stages=3: no layer4 in the backbone; the neck holds its copies.
-    backbone=dict(
-        type='ResNet',
-        depth=50,
-        num_stages=3,
-        strides=(1, 2, 2),
-        dilations=(1, 1, 1),
-        out_indices=(2, ),
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
     neck=dict(
         type='DAHNetNeck',
         in_channels=1024,

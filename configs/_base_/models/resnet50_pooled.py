@@ -3,15 +3,9 @@
 # average pooling: the network under the methods with one hash layer
 # (ADSH, HashNet, DPSH, CSQ), whose model bases add the head, the loss and
 # the database strategy.
+_base_ = ['./hash_retriever_imagenet.py']
+
 model = dict(
-    # Scoped: mmpretrain.get_model builds models in MMPretrain's scope,
-    # where only the prefixed name finds ours.
-    type='mmqueryopt.HashRetriever',
-    data_preprocessor=dict(
-        type='ClsDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        to_rgb=True),
     backbone=dict(
         type='ResNet',
         depth=50,

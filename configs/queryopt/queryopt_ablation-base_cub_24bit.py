@@ -1,0 +1,3 @@
+_base_ = ['./queryopt_ablation-base_cub_12bit.py']
+
+model = dict(head=dict(code_length=24))

@@ -1,0 +1,4 @@
+_base_ = ['./queryopt_ablation-sq_cub_12bit.py']
+
+# One branch: the relaxed width is the code length.
+model = dict(head=dict(code_length=32, relaxed_dims=32))

@@ -1,0 +1,7 @@
+# Table 3, N = 2: QueryOpt at 12 bits with the original queries and
+# 1 circularly shifted copies (shift 384 / 2 = 192 features each, no new
+# parameters): 24 relaxed bits in training. The paper's choice is N = 96 / k
+# = 8 (./queryopt_cub_12bit.py).
+_base_ = ['./queryopt_cub_12bit.py']
+
+model = dict(head=dict(relaxed_dims=24))

@@ -1,0 +1,7 @@
+# Table 3, N = 4: QueryOpt at 12 bits with the original queries and
+# 3 circularly shifted copies (shift 384 / 4 = 96 features each, no new
+# parameters): 48 relaxed bits in training. The paper's choice is N = 96 / k
+# = 8 (./queryopt_cub_12bit.py).
+_base_ = ['./queryopt_cub_12bit.py']
+
+model = dict(head=dict(relaxed_dims=48))

@@ -1,5 +1,6 @@
-"""tools/analysis_tools/get_flops.py: products counted as MACs, on a tiny
-module by hand and on the ResNet-50 model against the facts file."""
+"""mmqueryopt.analysis.complexity, which tools/analysis_tools/get_flops.py
+prints: products counted as MACs, on a tiny module by hand and on the
+ResNet-50 model against the facts file."""
 import os.path as osp
 
 import pytest
@@ -8,7 +9,7 @@ from mmengine.config import Config
 from torch import nn
 
 from conftest import REPO
-from analysis_tools.get_flops import complexity, count_macs
+from mmqueryopt.analysis.complexity import complexity, count_macs
 
 
 class _Attention(nn.Module):

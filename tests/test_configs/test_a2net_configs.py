@@ -5,11 +5,10 @@ import os.path as osp
 
 import pytest
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
-from mmengine.runner import Runner
 
 from conftest import REPO
-from test_method_configs import TREES, evaluated_rounds
+from test_method_configs import (evaluated_rounds, run_digits_round,
+                                 run_on_tiny_tree, trains_on_tiny_tree)
 from mmqueryopt.models import A2NetLoss, DatabaseView
 
 # The paper's schedule: rounds (T_max), lr drop, samples per round; 20
@@ -68,34 +67,13 @@ def test_config_trains_one_iteration(name, tmp_path):
     assert cfg.optim_wrapper.optimizer == dict(
         type='SGD', lr=1e-4, momentum=0.9, weight_decay=1e-4)
 
-    make_tree, dataset_type = TREES[dataset]
-    root = str(make_tree(tmp_path / 'data'))
-    cfg.work_dir = str(tmp_path / 'work')
-    cfg.model.backbone.init_cfg = None  # no network here
-    cfg.model.neck.init_cfg = None
-    cfg.train_dataloader.sampler.num_samples = 2
-    cfg.train_dataloader.sampler.epochs_per_round = 1
-    cfg.train_cfg.update(max_epochs=1, val_interval=1, dynamic_intervals=None)
-    cfg.default_hooks.checkpoint.update(save_best=None)
-    # No 160-650 MB checkpoint files.
-    cfg.default_hooks.checkpoint.update(interval=10**6, save_last=False)
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[loader].update(batch_size=2, num_workers=0,
-                           persistent_workers=False)
-        assert cfg[loader].dataset.type == dataset_type
-        cfg[loader].dataset.update(data_root=root, warn_size=False)
+    if not trains_on_tiny_tree(dataset, bits):
+        return
     # Small crops: layer3 maps of 2x2 keep the 48-map local path cheap.
-    cfg.train_dataloader.dataset.pipeline[1].scale = 32
-    cfg.val_dataloader.dataset.pipeline[1].scale = 36
-    cfg.val_dataloader.dataset.pipeline[2].crop_size = 32
-    init_default_scope('mmqueryopt')
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    assert runner.iter == 1 and runner.epoch == 1
+    runner = run_on_tiny_tree(cfg, dataset, tmp_path,
+                              pretrained=('backbone', 'neck'))
     assert runner.model.database.codes.shape == (len(
         runner.train_dataloader.dataset), bits)
-    assert 0 <= runner.message_hub.get_scalar(
-        'val/retrieval/mAP').current() <= 1
 
 
 def test_digits_config_trains_one_round(digits_root, tmp_path):
@@ -103,22 +81,12 @@ def test_digits_config_trains_one_round(digits_root, tmp_path):
     16x16:
     it trains, switches its extra terms on at its switch round and
     evaluates."""
-    cfg = Config.fromfile(
-        osp.join(REPO, 'configs/a2net/a2net_digits_12bit.py'))
+    config = 'configs/a2net/a2net_digits_12bit.py'
+    cfg = Config.fromfile(osp.join(REPO, config))
     assert cfg.model.loss.get('switch_round') is None  # 10 // 2 = 5
-    cfg.work_dir = str(tmp_path)
-    cfg.model.loss.switch_round = 0
-    cfg.train_dataloader.sampler.update(num_samples=32, epochs_per_round=1)
-    for loader in (cfg.train_dataloader, cfg.val_dataloader):
-        loader.dataset.data_root = digits_root
-    cfg.test_dataloader = cfg.val_dataloader
-    cfg.train_dataloader.dataset.pipeline[1].scale = 16
-    cfg.train_cfg.update(max_epochs=1, val_interval=1)
-    cfg.default_hooks.checkpoint.update(
-        interval=10**6, save_best=None, save_last=False)
-    init_default_scope('mmqueryopt')
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    runner = run_digits_round(
+        config, digits_root, tmp_path,
+        options={'model.loss.switch_round': 0})
     assert runner.iter == 2
     assert runner.message_hub.get_scalar('train/loss_decorr').current() > 0
     assert runner.model.database.codes.shape == (1437, 12)

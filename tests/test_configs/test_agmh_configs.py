@@ -5,11 +5,10 @@ import os.path as osp
 
 import pytest
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
-from mmengine.runner import Runner
 
 from conftest import REPO
-from test_method_configs import TREES, evaluated_rounds
+from test_method_configs import (evaluated_rounds, run_digits_round,
+                                 run_on_tiny_tree, trains_on_tiny_tree)
 
 # The facts file's schedule: rounds, passes per round, samples per round.
 SCHEDULES = dict(
@@ -27,28 +26,6 @@ CONFIGS = sorted(
 
 def test_twenty_configs():
     assert len(CONFIGS) == 20
-
-
-def _one_iteration(cfg, root: str, work_dir: str):
-    """Train one batch of 2 and evaluate."""
-    cfg.work_dir = work_dir
-    cfg.train_dataloader.sampler.update(num_samples=2, epochs_per_round=1)
-    cfg.train_cfg.update(max_epochs=1, val_interval=1)
-    # No checkpoint: writing ResNet-50 twice would take most of the time.
-    cfg.default_hooks.checkpoint.update(
-        interval=10**6, save_best=None, save_last=False)
-    cfg.default_hooks.logger.interval = 1000
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[loader].update(batch_size=2, num_workers=0,
-                           persistent_workers=False)
-        # MMEngine serialises a dataset after a full gc.collect() (a
-        # second each in a big test session); nothing to save here.
-        cfg[loader].dataset.update(
-            data_root=root, warn_size=False, serialize_data=False)
-    init_default_scope('mmqueryopt')
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    return runner
 
 
 @pytest.mark.parametrize('name', CONFIGS)
@@ -71,16 +48,10 @@ def test_config_trains_one_iteration(name, tmp_path):
     assert cfg.optim_wrapper.optimizer == dict(
         type='SGD', lr=1e-3, momentum=0.9, weight_decay=1e-4, nesterov=True)
 
-    make_tree, dataset_type = TREES[dataset]
-    assert cfg.train_dataloader.dataset.type == dataset_type
-    root = str(make_tree(tmp_path / 'data'))
-    cfg.model.backbone.init_cfg = None  # no network here
+    if not trains_on_tiny_tree(dataset, bits):
+        return
     # 32-pixel crops: a 2 x 2 map after the stride-1 last stage.
-    cfg.train_dataloader.dataset.pipeline[1].scale = 32
-    cfg.val_dataloader.dataset.pipeline[1].scale = 36
-    cfg.val_dataloader.dataset.pipeline[2].crop_size = 32
-    runner = _one_iteration(cfg, root, str(tmp_path / 'work'))
-    assert runner.iter == 1 and runner.epoch == 1
+    runner = run_on_tiny_tree(cfg, dataset, tmp_path)
     assert runner.model.database.codes.shape == (len(
         runner.train_dataloader.dataset), int(bits))
     scalars = runner.message_hub.log_scalars
@@ -92,13 +63,13 @@ def test_config_trains_one_iteration(name, tmp_path):
 
 
 def test_digits_config_trains_one_iteration(digits_root, tmp_path):
-    cfg = Config.fromfile(
-        osp.join(REPO, 'configs/agmh/agmh_digits_12bit.py'))
+    config = 'configs/agmh/agmh_digits_12bit.py'
+    cfg = Config.fromfile(osp.join(REPO, config))
     assert cfg.model.neck.type == 'AttributeDescriptorNeck'
     assert cfg.model.loss.type == 'AGMHLoss'
     assert evaluated_rounds(cfg) == list(range(1, 11))
-    cfg.train_dataloader.dataset.pipeline[1].scale = 16
-    runner = _one_iteration(cfg, digits_root, str(tmp_path / 'work'))
+    # One batch of 16.
+    runner = run_digits_round(config, digits_root, tmp_path, num_samples=16)
     assert runner.iter == 1
     assert runner.model.database.codes.shape == (1437, 12)
     assert 0 <= runner.message_hub.get_scalar(

@@ -11,8 +11,8 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 from conftest import REPO
-from test_method_configs import (evaluated_rounds, run_on_tiny_tree,
-                                 trains_on_tiny_tree)
+from test_method_configs import (evaluated_rounds, run_digits_round,
+                                 run_on_tiny_tree, trains_on_tiny_tree)
 
 # set_flag.py DAH and the logs: lr, samples per round, classes; 40 rounds
 # of 30 passes, lr x 0.1 after round 35, batch 16 for every dataset.
@@ -76,22 +76,12 @@ def test_config_trains_one_iteration(name, tmp_path):
 
 def test_digits_config_trains_one_round(digits_root, tmp_path):
     """configs/dahnet/dahnet_digits_12bit.py, shrunk to one short round."""
-    cfg = Config.fromfile(
-        osp.join(REPO, 'configs/dahnet/dahnet_digits_12bit.py'))
+    config = 'configs/dahnet/dahnet_digits_12bit.py'
+    cfg = Config.fromfile(osp.join(REPO, config))
     assert cfg.model.neck.init_cfg is None
     assert cfg.model.head.num_classes == 10
     assert cfg.train_cfg.max_epochs == 5
-    cfg.work_dir = str(tmp_path)
-    cfg.train_dataloader.sampler.update(num_samples=32, epochs_per_round=1)
-    for loader in (cfg.val_dataloader, cfg.train_dataloader):
-        loader.dataset.data_root = digits_root
-    cfg.test_dataloader = cfg.val_dataloader
-    cfg.train_cfg.update(max_epochs=1, val_interval=1)
-    cfg.default_hooks.checkpoint.update(
-        interval=10**6, save_best=None, save_last=False)
-    init_default_scope('mmqueryopt')
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    runner = run_digits_round(config, digits_root, tmp_path)
     assert runner.iter == 2
     assert runner.model.database.codes.shape == (1437, 12)
 

@@ -3,6 +3,7 @@ tiny tree in its dataset's official layout."""
 import glob
 import os.path as osp
 from types import SimpleNamespace
+from typing import Optional
 
 import pytest
 from mmengine.config import Config
@@ -161,7 +162,8 @@ def run_on_tiny_tree(cfg, dataset: str, tmp_path, crop: int = 32,
         cfg[loader].update(batch_size=2, num_workers=0,
                            persistent_workers=False)
         assert cfg[loader].dataset.type == dataset_type
-        cfg[loader].dataset.update(data_root=root, warn_size=False)
+        cfg[loader].dataset.update(
+            data_root=root, warn_size=False, serialize_data=False)
     cfg.train_dataloader.dataset.pipeline[1].scale = crop
     cfg.val_dataloader.dataset.pipeline[1].scale = crop + crop // 8
     cfg.val_dataloader.dataset.pipeline[2].crop_size = crop
@@ -191,7 +193,8 @@ def check_encoded_database(cfg):
 
 
 def run_digits_round(config: str, digits_root: str, tmp_path,
-                     num_samples: int = 32) -> Runner:
+                     num_samples: int = 32,
+                     options: Optional[dict] = None) -> Runner:
     """Train one short round (``num_samples`` images, one pass, 16x16
     crops) of a method's digits config and evaluate, without checkpoints.
 
@@ -201,16 +204,22 @@ def run_digits_round(config: str, digits_root: str, tmp_path,
         digits_root (str): The digits exported at 16x16 (the fixture).
         tmp_path: pytest's folder.
         num_samples (int): Images in the round.
+        options (dict, optional): ``--cfg-options``-style keys to set
+            before the runner is built.
 
     Returns:
         Runner: After ``train()``.
     """
     cfg = Config.fromfile(osp.join(REPO, config))
+    if options:
+        cfg.merge_from_dict(options)
     cfg.work_dir = str(tmp_path)
     cfg.train_dataloader.sampler.update(num_samples=num_samples,
                                         epochs_per_round=1)
     for loader in (cfg.train_dataloader, cfg.val_dataloader):
-        loader.dataset.data_root = digits_root
+        # MMEngine serialises a dataset after a full gc.collect() (a
+        # second each in a big test session); nothing to save here.
+        loader.dataset.update(data_root=digits_root, serialize_data=False)
     cfg.test_dataloader = cfg.val_dataloader
     cfg.train_dataloader.dataset.pipeline[1].scale = 16
     cfg.train_cfg.update(max_epochs=1, val_interval=1)

@@ -6,11 +6,10 @@ import os.path as osp
 
 import pytest
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
-from mmengine.runner import Runner
 
 from conftest import REPO
-from test_method_configs import (TREES, evaluated_rounds, trains_on_tiny_tree)
+from test_method_configs import (evaluated_rounds, run_digits_round,
+                                 run_on_tiny_tree, trains_on_tiny_tree)
 
 # DSH_Analysis' logs: lr per dataset, samples per round; 40 rounds of 30
 # passes, lr x 0.1 after round 35, batch 16 for every dataset.
@@ -68,54 +67,21 @@ def test_config_trains_one_iteration(name, tmp_path):
     if not trains_on_tiny_tree(dataset, bits):
         return
 
-    make_tree, dataset_type = TREES[dataset]
-    root = str(make_tree(tmp_path / 'data'))
-    cfg.work_dir = str(tmp_path / 'work')
-    cfg.model.backbone.init_cfg = None  # no network here
-    cfg.model.neck.init_cfg = None
-    cfg.train_dataloader.sampler.num_samples = 2
-    cfg.train_dataloader.sampler.epochs_per_round = 1
-    cfg.train_cfg.update(max_epochs=1, val_interval=1, dynamic_intervals=None)
-    # No 170 MB checkpoint files.
-    cfg.default_hooks.checkpoint.update(
-        interval=10**6, save_best=None, save_last=False)
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[loader].update(batch_size=2, num_workers=0,
-                           persistent_workers=False)
-        assert cfg[loader].dataset.type == dataset_type
-        cfg[loader].dataset.update(data_root=root, warn_size=False)
     # Small crops: layer3 maps of 2x2.
-    cfg.train_dataloader.dataset.pipeline[1].scale = 32
-    cfg.val_dataloader.dataset.pipeline[1].scale = 36
-    cfg.val_dataloader.dataset.pipeline[2].crop_size = 32
-    init_default_scope('mmqueryopt')
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    assert runner.iter == 1 and runner.epoch == 1
+    runner = run_on_tiny_tree(cfg, dataset, tmp_path,
+                              pretrained=('backbone', 'neck'))
     assert runner.model.database.codes.shape == (len(
         runner.train_dataloader.dataset), bits)
-    assert 0 <= runner.message_hub.get_scalar(
-        'val/retrieval/mAP').current() <= 1
 
 
 def test_digits_config_trains_one_round(digits_root, tmp_path):
     """configs/semicon/semicon_digits_12bit.py, shrunk to one short round:
     it trains and evaluates."""
-    cfg = Config.fromfile(
-        osp.join(REPO, 'configs/semicon/semicon_digits_12bit.py'))
+    config = 'configs/semicon/semicon_digits_12bit.py'
+    cfg = Config.fromfile(osp.join(REPO, config))
     assert cfg.model.neck.init_cfg is None
     assert cfg.model.head.code_length == 12
-    cfg.work_dir = str(tmp_path)
-    cfg.train_dataloader.sampler.update(num_samples=32, epochs_per_round=1)
-    for loader in (cfg.train_dataloader, cfg.val_dataloader):
-        loader.dataset.data_root = digits_root
-    cfg.test_dataloader = cfg.val_dataloader
-    cfg.train_cfg.update(max_epochs=1, val_interval=1)
-    cfg.default_hooks.checkpoint.update(
-        interval=10**6, save_best=None, save_last=False)
-    init_default_scope('mmqueryopt')
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    runner = run_digits_round(config, digits_root, tmp_path)
     assert runner.iter == 2
     assert runner.model.database.codes.shape == (1437, 12)
     assert 0 <= runner.message_hub.get_scalar(

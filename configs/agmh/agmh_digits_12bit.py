@@ -19,10 +19,7 @@ model = dict(
     data_preprocessor=_base_.data_preprocessor,
     backbone=dict(
         _delete_=True,
-        type='ResNet_CIFAR',
-        depth=18,
-        stem_channels=16,
-        base_channels=16,
+        **_base_.cifar_resnet18,
         strides=(1, 2, 2, 1),
         out_indices=(3, )),
     neck=dict(in_channels=128, descriptor_channels=32, memory_units=16),

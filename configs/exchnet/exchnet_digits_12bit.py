@@ -21,10 +21,7 @@ model = dict(
     data_preprocessor=_base_.data_preprocessor,
     backbone=dict(
         _delete_=True,
-        type='ResNet_CIFAR',
-        depth=18,
-        stem_channels=16,
-        base_channels=16,
+        **_base_.cifar_resnet18,
         num_stages=3,
         strides=(1, 2, 2),
         dilations=(1, 1, 1),

@@ -20,10 +20,7 @@ model = dict(
     data_preprocessor=_base_.data_preprocessor,
     backbone=dict(
         _delete_=True,
-        type='ResNet_CIFAR',
-        depth=18,
-        stem_channels=16,
-        base_channels=16,
+        **_base_.cifar_resnet18,
         out_indices=(3, )),
     head=dict(in_channels=128, num_classes=10))
 # Two forward passes a step (the image and its erased copy): 4 of the

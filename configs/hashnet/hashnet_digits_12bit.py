@@ -17,10 +17,7 @@ model = dict(
     data_preprocessor=_base_.data_preprocessor,
     backbone=dict(
         _delete_=True,
-        type='ResNet_CIFAR',
-        depth=18,
-        stem_channels=16,
-        base_channels=16,
+        **_base_.cifar_resnet18,
         out_indices=(3, )),
     # Continuation one step a round (scale 1 to sqrt(10) over 10 rounds of
     # 3 passes).

@@ -16,10 +16,7 @@ model = dict(
     data_preprocessor=_base_.data_preprocessor,
     backbone=dict(
         _delete_=True,
-        type='ResNet_CIFAR',
-        depth=18,
-        stem_channels=16,
-        base_channels=16,
+        **_base_.cifar_resnet18,
         out_indices=(2, 3)),
     # From scratch: nothing to keep frozen.
     frozen_modules=(),

@@ -13,6 +13,13 @@ data_preprocessor = dict(
     std=[127.5, 127.5, 127.5],
     to_rgb=True)
 
+# The network every method is scaled down to here, trained from scratch: a
+# narrow CIFAR-style ResNet-18. A config takes it into its model with the
+# stages it reads: backbone=dict(_delete_=True, **_base_.cifar_resnet18,
+# out_indices=(3, )).
+cifar_resnet18 = dict(
+    type='ResNet_CIFAR', depth=18, stem_channels=16, base_channels=16)
+
 train_pipeline = [
     dict(type='LoadImageBGR'),
     dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.7, 1.0)),

@@ -12,8 +12,8 @@ scikit-learn's t-SNE (``--perplexity``, ``--early-exaggeration``,
 ``--n-iter-without-progress``, ``--init`` as there; ``--seed`` fixes the
 result) and writes ``tsne.png`` (one panel per model, side by side, e.g.
 with and without the auxiliary branch) and ``tsne.json`` (per panel the
-2-D points, their labels, dataset indices and image paths, and the
-settings). The tool is MMPretrain's with what a hashing model needs: the
+2-D points, their labels, dataset indices, image paths and relaxed
+codes, and the settings). The tool is MMPretrain's with what a hashing model needs: the
 features are the codes (no ``--vis-stage``), the output is always 2-D
 (no ``--n-components``) and the files go to ``--out-dir`` (no
 ``--work-dir``, no ``--show``).
@@ -205,6 +205,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
                     code_length=int(model.code_length),
                     relaxed_dims=int(model.head.relaxed_dims),
                     points=points.tolist(), labels=labels.tolist(),
+                    relaxed_codes=values.tolist(),
                     indices=list(indices), paths=paths))
     except (BrokenImageError, ValueError) as error:
         raise SystemExit(f'error: {user_error_message(error)}') from None

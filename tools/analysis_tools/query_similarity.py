@@ -37,7 +37,8 @@ from mmqueryopt.analysis.query_similarity import (  # noqa: E402
     plot_branch_queries, plot_query_similarity, query_similarities,
     split_attribute_similarities)
 from mmqueryopt.engine.cli import (add_encoder_args,  # noqa: E402
-                                   exit_on_user_error, read_config)
+                                   exit_on_user_error, read_config,
+                                   user_error_message)
 from mmqueryopt.fileio import atomic_write  # noqa: E402
 from mmqueryopt.models import QueryHashHead  # noqa: E402
 from mmqueryopt.registry import MODELS  # noqa: E402
@@ -95,14 +96,19 @@ def main(argv: Optional[List[str]] = None) -> dict:
     """Run the tool; returns what it writes to ``query_similarity.json``."""
     args = parse_args(argv)
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    with exit_on_user_error():
-        cfg = read_config(args.config, args.cfg_options, args.allow_new_keys)
-        check_head(cfg, args.config)
-        model = build_encoder(cfg, args.checkpoint, device)
-        loader = build_dataloader(
-            cfg, argparse.Namespace(**vars(args), images=None))
-        attributes = split_attribute_similarities(
-            model, loader, args.examples, progress=not args.no_progress)
+    try:
+        with exit_on_user_error():
+            cfg = read_config(args.config, args.cfg_options,
+                              args.allow_new_keys)
+            check_head(cfg, args.config)
+            model = build_encoder(cfg, args.checkpoint, device)
+            loader = build_dataloader(
+                cfg, argparse.Namespace(**vars(args), images=None))
+            attributes = split_attribute_similarities(
+                model, loader, args.examples, progress=not args.no_progress)
+    except ValueError as error:
+        # A checkpoint of another configuration (its code length, shapes).
+        raise SystemExit(f'error: {user_error_message(error)}') from None
     result = dict(
         config=args.config,
         checkpoint=args.checkpoint,

@@ -38,7 +38,8 @@ from encode import build_dataloader  # noqa: E402
 from mmqueryopt.analysis.welch import (bound_curves,  # noqa: E402
                                        measure_model, plot_welch)
 from mmqueryopt.engine.cli import (add_cfg_options,  # noqa: E402
-                                   exit_on_user_error, read_config)
+                                   exit_on_user_error, read_config,
+                                   user_error_message)
 from mmqueryopt.fileio import atomic_write  # noqa: E402
 from mmqueryopt.retrieval.encoder import build_encoder  # noqa: E402
 
@@ -171,12 +172,16 @@ def measure(pair: dict, args: argparse.Namespace) -> dict:
 def main(argv: Optional[List[str]] = None) -> dict:
     """Run the tool; returns what it writes to ``welch_bound.json``."""
     args = parse_args(argv)
-    with exit_on_user_error():
-        pairs = model_pairs(args)
-        models = [measure(pair, args) for pair in pairs]
-    num_classes = list(dict.fromkeys(args.num_classes))
-    num_classes += [m['num_classes'] for m in models
-                    if m['num_classes'] not in num_classes]
+    try:
+        with exit_on_user_error():
+            pairs = model_pairs(args)
+            models = [measure(pair, args) for pair in pairs]
+    except ValueError as error:
+        # A checkpoint of another configuration, a split of one class.
+        raise SystemExit(f'error: {user_error_message(error)}') from None
+    # Each model's class number gets its curve, once.
+    num_classes = list(dict.fromkeys(
+        list(args.num_classes) + [m['num_classes'] for m in models]))
     dims = list(args.dims)
     report = dict(
         formula='sqrt(max(M - d, 0) / (d * (M - 1)))',

@@ -25,8 +25,8 @@ def loop_cosines(vectors):
     n = len(vectors)
     out = np.empty((n, n))
     for i, j in itertools.product(range(n), repeat=2):
-        out[i, j] = vectors[i] @ vectors[j] / (
-            np.sqrt(vectors[i] @ vectors[i]) * np.sqrt(vectors[j] @ vectors[j]))
+        out[i, j] = vectors[i] @ vectors[j] / np.sqrt(
+            (vectors[i] @ vectors[i]) * (vectors[j] @ vectors[j]))
     return out
 
 

@@ -1,18 +1,29 @@
 """The hashing model: backbone, neck, hash head, loss and database."""
 import logging
+import os.path as osp
 from functools import partial
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
+import numpy as np
 import torch
+from mmengine.dist import is_main_process
 from mmengine.logging import print_log
 from mmengine.model import BaseModel
+from mmpretrain.models.retrievers import BaseRetriever
 from mmpretrain.structures import DataSample
 from torch import Tensor
+from torch.utils.data import DataLoader
 
-from mmqueryopt.compat import ignore_in_ddp_broadcast
-from mmqueryopt.evaluation.functional.codes import sign
+from mmqueryopt.compat import (ignore_in_ddp_broadcast,
+                               route_local_checkpoint_loading)
+from mmqueryopt.evaluation.functional.codes import pack_codes, sign
+from mmqueryopt.fileio import Codes, check_same_model, file_sha256
+from mmqueryopt.fileio import load_codes, save_codes
 from mmqueryopt.registry import MODELS
 from .databases.base import DatabaseView
+from .prototype import (CHECKPOINT_FILE_KEY, check_prototype_images,
+                        encode_prototype, hamming_scores,
+                        load_from_local_noting_file)
 
 # Where checkpoints written before the database slot kept ADSH's state.
 _LEGACY_DATABASE_KEYS = {
@@ -23,7 +34,7 @@ _LEGACY_DATABASE_KEYS = {
 
 
 @MODELS.register_module()
-class HashRetriever(BaseModel):
+class HashRetriever(BaseRetriever):
     """Image-to-code model: backbone, neck, hash head, loss and database.
 
     The database (``model.database``, a
@@ -60,7 +71,17 @@ class HashRetriever(BaseModel):
             a warning; some present and some absent is an error (a typo).
         data_preprocessor (dict, optional): Defaults to MMPretrain's
             ``ClsDataPreprocessor``.
+        prototype (DataLoader | dict | str | Tensor, optional): A gallery
+            to rank against in :meth:`predict`, as MMPretrain's retrievers
+            take it (see :attr:`prototype`). Training, validation and
+            testing use none (the default): there ``predict`` returns the
+            codes alone, which the metric ranks against the database.
         init_cfg (dict, optional): MMEngine init config.
+
+    With a :attr:`prototype`, the model is what MMPretrain's
+    ``ImageRetrievalInferencer`` needs (:meth:`prepare_prototype`,
+    :meth:`dump_prototype` writing a codes file, :meth:`predict` scoring
+    the whole gallery); see docs/inference.md.
     """
 
     def __init__(self,
@@ -71,11 +92,25 @@ class HashRetriever(BaseModel):
                  database: dict = dict(type='ADSHDatabase'),
                  frozen_modules: Sequence[str] = (),
                  data_preprocessor: Optional[dict] = None,
+                 prototype: Union[DataLoader, dict, str, Tensor,
+                                  None] = None,
                  init_cfg: Optional[dict] = None):
         if data_preprocessor is None:
             data_preprocessor = dict(type='ClsDataPreprocessor')
         super().__init__(
-            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+            prototype=prototype,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        #: The checkpoint file the weights were last loaded from (see
+        #: :meth:`codes_meta`); None for weights from anywhere else.
+        self.checkpoint_file: Optional[str] = None
+        # The prepared gallery's image paths and class ids.
+        self._prototype_items = None
+        # mmpretrain.get_model loads the checkpoint right after building
+        # the model, through MMEngine's local loader: MMEngine 0.10.7's own
+        # fails on its checkpoints under torch >= 2.6 and does not say
+        # which file the weights came from (compat says more).
+        route_local_checkpoint_loading(load_from_local_noting_file)
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(_fit_to_backbone(neck, self.backbone))
         self.head = MODELS.build(head)
@@ -94,6 +129,165 @@ class HashRetriever(BaseModel):
     @property
     def code_length(self) -> int:
         return self.head.code_length
+
+    @property
+    def prototype(self):
+        """The gallery :meth:`predict` ranks against, or None.
+
+        One of: a ``DataLoader`` of the gallery images (data samples with
+        ``sample_idx`` and ``img_path``); a dict, the config of such a
+        dataloader; a str, a codes file of this model
+        (:meth:`dump_prototype`, ``tools/encode.py``); a (N, code_length)
+        Tensor of codes (signs taken, ties to +1). Setting it drops the
+        prepared codes: the next :meth:`predict` prepares the new gallery.
+        """
+        return self._prototype
+
+    @prototype.setter
+    def prototype(self, value) -> None:
+        if value is not None and not isinstance(
+                value, (DataLoader, dict, str, Tensor)):
+            raise TypeError(
+                f'prototype must be a DataLoader, a dataloader config '
+                f'(dict), a codes file (str) or a Tensor of codes; got '
+                f'{type(value).__name__}')
+        self._prototype = value
+        self.prototype_inited = False
+
+    def codes_meta(self) -> dict:
+        """The meta of codes this model encodes, as a codes file records
+        it and :func:`~mmqueryopt.fileio.check_same_model` compares it.
+
+        Returns:
+            dict: ``method``, ``nbits`` and ``weights_sha256`` (of
+            :attr:`checkpoint_file`; None when the weights came from no
+            file), the keys of
+            :func:`mmqueryopt.retrieval.model_meta`.
+        """
+        return dict(
+            method=f'{type(self).__name__}/{type(self.head).__name__}',
+            nbits=int(self.code_length),
+            weights_sha256=(None if self.checkpoint_file is None else
+                            file_sha256(self.checkpoint_file)))
+
+    def prepare_prototype(self) -> None:
+        """Encode (or read) the gallery of :attr:`prototype` into the
+        non-persistent buffer ``prototype_codes``: (N, code_length) ±1,
+        row ``i`` the gallery item of ``sample_idx`` ``i``.
+
+        Raises:
+            ValueError: No prototype is set; an empty gallery; a codes
+                file of another model or code length, or one this model
+                cannot be checked against (weights from no checkpoint).
+            FileNotFoundError, BrokenImageError: A gallery image is missing
+                or undecodable (named), found before any encoding.
+            CodesFileError: The codes file is not one.
+        """
+        prototype = self.prototype
+        items = None
+        if prototype is None:
+            raise ValueError('the model has no prototype: set '
+                             'model.prototype to a gallery first')
+        if isinstance(prototype, Tensor):
+            if prototype.dim() != 2 or prototype.size(1) != self.code_length:
+                raise ValueError(
+                    f'a prototype Tensor must be (N, {self.code_length}) '
+                    f'codes; got shape {tuple(prototype.shape)}')
+            codes = binarize(prototype)
+        elif isinstance(prototype, str):
+            codes, items = self._read_prototype_file(prototype)
+        else:
+            if isinstance(prototype, dict):
+                from mmengine.runner import Runner
+                prototype = Runner.build_dataloader(prototype)
+            check_prototype_images(prototype.dataset)
+            was_training = self.training
+            self.eval()
+            try:
+                codes, paths, labels = encode_prototype(self, prototype)
+            finally:
+                self.train(was_training)
+            items = (paths, labels)
+        device = next(self.parameters()).device
+        self.register_buffer(
+            'prototype_codes', codes.to(device, torch.float32),
+            persistent=False)
+        self._prototype_items = items
+        self.prototype_inited = True
+
+    def _read_prototype_file(self, path: str):
+        """The codes and items of a codes file, refused if another model
+        (or code length, or checkpoint) encoded it."""
+        codes = load_codes(path)
+        if self.checkpoint_file is None:
+            raise ValueError(
+                f'cannot check the prototype codes file {path!r} against '
+                f'this model: its weights were not loaded from a checkpoint '
+                f'file (pass pretrained=<checkpoint>)')
+        check_same_model(codes.meta, self.codes_meta(), repr(path))
+        labels = codes.labels
+        items = (list(map(str, codes.paths)),
+                 None if labels is None or labels.ndim != 1 else
+                 [int(label) for label in labels])
+        return torch.from_numpy(codes.signs()), items
+
+    def dump_prototype(self, path: str) -> None:
+        """Write the prepared gallery as a codes file (atomically, on the
+        main process), readable by ``tools/search.py``,
+        :meth:`BinaryIndex.load <mmqueryopt.retrieval.BinaryIndex.load>` and
+        a later ``prototype=path``.
+
+        The file records :meth:`codes_meta` (the model, the code length and
+        the checkpoint's sha256), each code's image path and, when every
+        item has one, its class id.
+
+        Args:
+            path (str): The ``.npz`` file.
+
+        Raises:
+            ValueError: The gallery was a Tensor (no image paths), or the
+                weights came from no checkpoint file (the file could not
+                say which weights encoded it).
+        """
+        if not self.prototype_inited:
+            self.prepare_prototype()
+        if self._prototype_items is None or None in self._prototype_items[0]:
+            raise ValueError(
+                f'cannot write the prototype codes file {path!r}: a codes '
+                f'file needs the image path of each code, which a Tensor '
+                f'prototype (or samples without img_path) lacks')
+        if self.checkpoint_file is None:
+            raise ValueError(
+                f'cannot write the prototype codes file {path!r}: the '
+                f"model's weights were not loaded from a checkpoint file, so "
+                f'the file could not record which weights encoded it')
+        if not is_main_process():
+            return
+        paths, labels = self._prototype_items
+        packed, nbits = pack_codes(self.prototype_codes.cpu(), 'prototype')
+        meta = self.codes_meta()
+        config = getattr(getattr(self, '_config', None), 'filename', None)
+        if config:
+            meta['config'] = osp.splitext(osp.basename(config))[0]
+        save_codes(
+            path,
+            Codes(packed, nbits, np.asarray(paths, dtype=str),
+                  None if None in labels else np.asarray(labels), meta))
+
+    def matching(self, query_codes: Tensor) -> Tensor:
+        """Scores of every gallery item for each query (see
+        :func:`~mmqueryopt.models.prototype.hamming_scores`).
+
+        Args:
+            query_codes (Tensor): (B, code_length) in {-1, +1}.
+
+        Returns:
+            Tensor: (B, N) float64, decreasing in (Hamming distance, gallery
+            index); the distance is ``code_length - ceil(score)``.
+        """
+        if not self.prototype_inited:
+            self.prepare_prototype()
+        return hamming_scores(query_codes, self.prototype_codes)
 
     def init_weights(self) -> None:
         """Initialise, turning a missing pretrained file into advice."""
@@ -206,12 +400,27 @@ class HashRetriever(BaseModel):
     def predict(self, inputs: Tensor,
                 data_samples: Optional[List[DataSample]] = None
                 ) -> List[DataSample]:
-        """Binary codes of the original queries (branch 0)."""
+        """Binary codes of the original queries (branch 0) and, with a
+        :attr:`prototype`, their scores over its gallery.
+
+        Args:
+            inputs (Tensor): (B, 3, H, W) normalised images.
+            data_samples (list[DataSample], optional): Filled in; new ones
+                when None.
+
+        Returns:
+            list[DataSample]: ``hash_code`` ((k,) in {-1, +1}); with a
+            prototype also ``pred_score`` ((N,) float64 over the gallery,
+            :meth:`matching`), as MMPretrain's retrievers set it.
+        """
         codes = binarize(self.extract_feat(inputs)[:, :self.code_length])
+        scores = None if self.prototype is None else self.matching(codes)
         if data_samples is None:
             data_samples = [DataSample() for _ in range(len(codes))]
-        for sample, code in zip(data_samples, codes):
+        for i, (sample, code) in enumerate(zip(data_samples, codes)):
             sample.set_field(code, 'hash_code', dtype=Tensor)
+            if scores is not None:
+                sample.set_pred_score(scores[i])
         return data_samples
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata,
@@ -256,6 +465,8 @@ class HashRetriever(BaseModel):
         super()._load_from_state_dict(state_dict, prefix, local_metadata,
                                       strict, missing_keys, unexpected_keys,
                                       error_msgs)
+        # New weights: the file they came from, when the loader noted it.
+        self.checkpoint_file = local_metadata.get(CHECKPOINT_FILE_KEY)
 
 
 def _check_same_method(model: HashRetriever, network: Dict[str, Tensor],

@@ -13,6 +13,11 @@ several under the distributed launcher, each process encoding every
 
     torchrun --nproc_per_node 8 tools/encode.py CONFIG CKPT --out codes.npz \
         --launcher pytorch
+
+``--milvus-uri FILE.db|http://host:19530 [--collection NAME]`` also loads
+the codes into a Milvus collection for ``tools/search.py --backend milvus``
+(docs/milvus.md); an existing collection is refused before encoding unless
+``--replace-collection``.
 """
 # First, before torch loads OpenMP: its wait policy (docs/speed.md).
 import openmp_env  # noqa: F401  # isort: skip
@@ -34,6 +39,8 @@ from mmqueryopt.retrieval import save_codes
 from mmqueryopt.retrieval.encoder import (IMAGE_EXTENSIONS, ImageListDataset,
                                           build_encoder, encode, list_images,
                                           model_meta, to_codes)
+from mmqueryopt.retrieval.milvus_index import MilvusIndexError
+from milvus_args import add_milvus_args, check_milvus_args, open_milvus
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -69,7 +76,23 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='job launcher; each process encodes a strided share and rank '
         '0 writes --out (pytorch: torchrun; CPUs use gloo)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    return parser.parse_args(argv)
+    add_milvus_args(parser, '--milvus-uri', '--out')
+    args = parser.parse_args(argv)
+    check_milvus_args(args, '--milvus-uri')
+    return args
+
+
+def open_collection(args, meta: dict):
+    """The Milvus collection to load (rank 0, before encoding): an
+    existing one is refused unless ``--replace-collection``."""
+    milvus = open_milvus(args, args.out)
+    if milvus.exists and not args.replace_collection:
+        milvus.check_dim(meta['nbits'], 'the codes of this model')
+        raise MilvusIndexError(
+            f'collection {milvus.name!r} at {args.uri} exists ({len(milvus)} '
+            f'{milvus.nbits}-bit codes of {milvus.meta.get("method")}); pass '
+            f'--replace-collection to replace it, or another --collection')
+    return milvus
 
 
 def build_dataloader(cfg, args):
@@ -128,7 +151,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     if device is not None:
         args.device = device
     rank, world_size = get_dist_info()
-    error = result = None
+    error = result = milvus = None
     try:
         cfg = read_config(args.config, args.cfg_options, args.allow_new_keys)
         # The checkpoint first: a bad one fails before any data work.
@@ -136,12 +159,15 @@ def main(argv: Optional[List[str]] = None) -> None:
             cfg, args.checkpoint, args.device or
             ('cuda' if torch.cuda.is_available() else 'cpu'))
         meta = model_meta(model, args.checkpoint, args.config)
+        if args.uri is not None and rank == 0:
+            milvus = open_collection(args, meta)
         dataloader = build_dataloader(cfg, args)
         if world_size > 1:
             dataloader = shard(dataloader, rank, world_size)
         result = encode(
             model, dataloader, progress=not args.no_progress and rank == 0)
     except (*USER_ERRORS, NotADirectoryError, ValueError, TypeError) as exc:
+        # MilvusIndexError is a ValueError.
         # One line naming the file or key at fault (building the dataset
         # checked its files and images); --out is written only at the end,
         # so nothing is left there.
@@ -160,11 +186,28 @@ def main(argv: Optional[List[str]] = None) -> None:
         raise SystemExit(error)
     codes, paths, labels = result
     if rank == 0:
-        save_codes(args.out, to_codes(codes, paths, labels, meta))
+        gallery = to_codes(codes, paths, labels, meta)
+        save_codes(args.out, gallery)
         print(f'{len(paths)} codes of {meta["nbits"]} bits'
               f'{" with labels" if labels is not None else ""} -> '
               f'{args.out}', file=sys.stderr)
+        if milvus is not None:
+            load_collection(milvus, gallery, args)
     close_dist()
+
+
+def load_collection(milvus, gallery, args) -> None:
+    """Load the written codes into the collection (dropped again if the
+    load fails: never half-loaded)."""
+    with milvus:
+        try:
+            milvus.load_codes(gallery, args.index_type, args.nlist,
+                              repr(args.out), replace=True)
+        except MilvusIndexError as error:
+            raise SystemExit(f'error: {error} ({args.out} was written)') \
+                from None
+    print(f'{len(gallery.packed)} codes -> collection {milvus.name!r} at '
+          f'{args.uri}', file=sys.stderr)
 
 
 if __name__ == '__main__':

@@ -7,6 +7,11 @@ prints rank, Hamming distance and path of each query's nearest images, ties
 in index order. ``--out-json`` writes the same as JSON; ``--show-dir`` a PNG
 grid per query (green/red borders when the query is itself in the index with
 a label, so that right and wrong results are known).
+
+``--backend milvus --uri FILE.db|http://host:19530 [--collection NAME]``
+searches a Milvus collection instead of the in-process index, loading the
+codes file into it when it does not hold it yet; the output is the same
+(docs/milvus.md).
 """
 # First, before torch loads OpenMP: its wait policy (docs/speed.md).
 import openmp_env  # noqa: F401  # isort: skip
@@ -14,6 +19,7 @@ import argparse
 import json
 import os
 import os.path as osp
+import sys
 from typing import List, Optional
 
 from mmengine.dataset import pseudo_collate
@@ -24,9 +30,11 @@ from mmqueryopt.datasets import BrokenImageError
 from mmqueryopt.engine.cli import add_encoder_args, encoder_from_args
 from mmqueryopt.fileio import atomic_write
 from mmqueryopt.retrieval import (BinaryIndex, CodesFileError,
-                                  check_same_model)
+                                  check_same_model, load_codes)
 from mmqueryopt.retrieval.encoder import ImageListDataset, encode, model_meta
 from mmqueryopt.retrieval.grid import save_grid
+from mmqueryopt.retrieval.milvus_index import MAX_TOPK
+from milvus_args import add_milvus_args, check_milvus_args, open_milvus
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -55,15 +63,51 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--thumb-size', type=int, default=128, help='grid thumbnail side (px)')
     parser.add_argument(
         '--ncols', type=int, default=6, help='grid cells per row')
+    parser.add_argument(
+        '--backend',
+        choices=['index', 'milvus'],
+        default='index',
+        help="'index': the codes file searched in this process (exact, "
+        "ties in index order); 'milvus': a Milvus collection of it "
+        '(--uri; docs/milvus.md)')
+    add_milvus_args(parser, '--uri', '--index')
+    parser.add_argument(
+        '--nprobe', type=int,
+        help='clusters a BIN_IVF_FLAT collection searches (= --nlist: '
+        "exact; default Milvus's, 8)")
     args = parser.parse_args(argv)
     if args.topk < 1:
         parser.error('--topk must be at least 1')
+    if args.backend == 'milvus':
+        if args.uri is None:
+            raise SystemExit('error: --backend milvus needs --uri FILE.db '
+                             'or --uri http://host:19530')
+        if args.topk > MAX_TOPK:
+            raise SystemExit(
+                f'error: --topk {args.topk} is over Milvus\'s limit of '
+                f'{MAX_TOPK} results per query; use --backend index for '
+                f'more')
+        if args.nprobe is not None and args.nprobe < 1:
+            raise SystemExit('error: --nprobe must be at least 1')
+    elif args.uri is not None:
+        raise SystemExit('error: --uri only applies with --backend milvus')
+    check_milvus_args(args, '--backend milvus --uri')
     return args
 
 
 def search(args: argparse.Namespace) -> dict:
     """Encode the queries, check the model, search; the JSON result."""
-    index = BinaryIndex.load(args.index)
+    milvus = None
+    if args.backend == 'milvus':
+        index = load_codes(args.index)
+        # Before the model is built: an unreachable server or a collection
+        # of other codes is refused first.
+        milvus = open_milvus(args, args.index)
+        if milvus.exists and not args.replace_collection:
+            milvus.check_codes(index.nbits, index.meta, repr(args.index),
+                               args.index_type)
+    else:
+        index = BinaryIndex.load(args.index)
     cfg, model = encoder_from_args(args)
     # Before encoding anything: codes of another model mean nothing here.
     check_same_model(index.meta, model_meta(model, args.checkpoint),
@@ -76,7 +120,17 @@ def search(args: argparse.Namespace) -> dict:
                                cfg.test_dataloader.dataset.pipeline)
     loader = DataLoader(dataset, batch_size=16, collate_fn=pseudo_collate)
     codes, query_paths, _ = encode(model, loader, progress=False)
-    indices, distances = index.search(codes, args.topk)
+    if milvus is None:
+        indices, distances = index.search(codes, args.topk)
+    else:
+        with milvus:
+            if milvus.load_codes(index, args.index_type, args.nlist,
+                                 repr(args.index), args.replace_collection):
+                print(f'{len(index.packed)} codes of {args.index} -> '
+                      f'collection {milvus.name!r} at {args.uri}',
+                      file=sys.stderr)
+            indices, distances = milvus.search(codes, args.topk,
+                                               nprobe=args.nprobe)
     gallery_paths = [str(p) for p in index.paths]
     labels = index.labels
     row_of = {path: i for i, path in enumerate(gallery_paths)}

@@ -115,6 +115,27 @@ def _not_milvus_lite(record: logging.LogRecord) -> bool:
     return 'milvus_lite' not in record.pathname
 
 
+def check_index_type(uri: str, index_type: Optional[str],
+                     nlist: int = DEFAULT_NLIST) -> None:
+    """Refuse an index Milvus (or Milvus Lite) would refuse, before any
+    work.
+
+    Args:
+        uri (str): Where the collection lives.
+        index_type (str, optional): One of :data:`INDEX_TYPES` or None.
+        nlist (int): Clusters of ``BIN_IVF_FLAT``, in ``[1, 65536]``.
+    """
+    if index_type is not None and index_type not in INDEX_TYPES:
+        raise MilvusIndexError(f'index type {index_type!r}: expected one '
+                               f'of {", ".join(INDEX_TYPES)}')
+    if index_type == 'BIN_IVF_FLAT' and _is_lite(uri):
+        raise MilvusIndexError(
+            f'Milvus Lite ({uri}) has BIN_FLAT only; BIN_IVF_FLAT needs a '
+            f'Milvus server (http://host:19530)')
+    if not 1 <= nlist <= 65536:
+        raise MilvusIndexError(f'nlist must be in [1, 65536]; got {nlist}')
+
+
 def _is_lite(uri: str) -> bool:
     return not uri.startswith(_URL_SCHEMES)
 
@@ -293,15 +314,10 @@ class MilvusIndex:
             MilvusIndexError: The collection's dimension, model or codes
                 differ, it is incomplete, or Milvus refused a request.
         """
-        index_type = self._check_index_args(index_type, nlist)
+        check_index_type(self.uri, index_type, nlist)
         num_codes, digest = len(codes.packed), codes_digest(codes)
         if self.exists and not replace:
-            self.check_codes(codes.nbits, codes.meta, source)
-            if index_type is not None and index_type != self.index_type:
-                raise MilvusIndexError(
-                    f'collection {self.name!r} at {self.uri} has a '
-                    f'{self.index_type} index, not {index_type}; search it '
-                    f'as it is or replace it (--replace-collection)')
+            self.check_codes(codes.nbits, codes.meta, source, index_type)
             held, expected = len(self), self._description['num_codes']
             if self._description['codes_sha256'] != digest:
                 raise MilvusIndexError(
@@ -327,17 +343,22 @@ class MilvusIndex:
             raise
         return True
 
-    def check_codes(self, nbits: int, meta: dict,
-                    source: str = 'the codes') -> None:
+    def check_codes(self,
+                    nbits: int,
+                    meta: dict,
+                    source: str = 'the codes',
+                    index_type: Optional[str] = None) -> None:
         """Refuse codes that do not belong in this collection: another
         vector dimension (:meth:`check_dim`), another model, code length or
-        checkpoint (a line naming each of :data:`MODEL_KEYS` that differs).
+        checkpoint (a line naming each of :data:`MODEL_KEYS` that differs),
+        another index than ``index_type``.
 
         Args:
             nbits (int): Their code length.
             meta (dict): Their model meta (``method``, ``nbits``,
                 ``weights_sha256``).
             source (str): Names them in the message.
+            index_type (str, optional): The index asked for; None: any.
         """
         self.check_dim(nbits, source)
         differ = [f'{key}: {self.meta.get(key)!r} vs {meta.get(key)!r}'
@@ -348,6 +369,11 @@ class MilvusIndex:
                 f'another model than {source} ({"; ".join(differ)}); use '
                 f'another collection (--collection) or replace it '
                 f'(--replace-collection)')
+        if index_type is not None and index_type != self.index_type:
+            raise MilvusIndexError(
+                f'collection {self.name!r} at {self.uri} has a '
+                f'{self.index_type} index, not {index_type}; search it as '
+                f'it is or replace it (--replace-collection)')
 
     def check_dim(self, nbits: int, source: str = 'the codes') -> None:
         """Refuse ``nbits``-bit codes if the collection's vectors have
@@ -364,18 +390,6 @@ class MilvusIndex:
                 f'vectors, but {source} are {nbits}-bit codes '
                 f'({padded_dim(nbits)}-bit vectors); use another '
                 f'collection (--collection)')
-
-    def _check_index_args(self, index_type, nlist) -> Optional[str]:
-        if index_type is not None and index_type not in INDEX_TYPES:
-            raise MilvusIndexError(f'index type {index_type!r}: expected one '
-                                   f'of {", ".join(INDEX_TYPES)}')
-        if index_type == 'BIN_IVF_FLAT' and _is_lite(self.uri):
-            raise MilvusIndexError(
-                f'Milvus Lite ({self.uri}) has BIN_FLAT only; BIN_IVF_FLAT '
-                f'needs a Milvus server (http://host:19530)')
-        if not 1 <= nlist <= 65536:
-            raise MilvusIndexError(f'nlist must be in [1, 65536]; got {nlist}')
-        return index_type
 
     def _create(self, nbits, meta, index_type, nlist, num_codes, digest):
         milvus = self._milvus
@@ -515,6 +529,6 @@ class MilvusIndex:
 
 __all__ = [
     'MilvusIndex', 'MilvusIndexError', 'MAX_TOPK', 'INDEX_TYPES',
-    'DEFAULT_NLIST', 'codes_digest', 'default_collection', 'padded_dim',
+    'DEFAULT_NLIST', 'check_index_type', 'codes_digest', 'default_collection', 'padded_dim',
     'quiet_milvus_logs'
 ]

@@ -14,6 +14,9 @@
   encodes a dataloader or a folder of images (``tools/encode.py``,
   ``tools/search.py``).
 * :func:`save_grid`: one query's results as a PNG grid.
+* :class:`MilvusIndex`: the same search over a Milvus collection (a Milvus
+  Lite file or a server; the optional ``.[milvus]`` extra, imported only
+  when used).
 """
 from mmqueryopt.fileio import (FORMAT_VERSION, MODEL_KEYS, Codes, CodesFile,
                                CodesFileError, check_same_model, file_sha256,
@@ -25,6 +28,7 @@ from .encoder import (IMAGE_EXTENSIONS, ImageListDataset, build_encoder,
 from .grid import grid_size, save_grid
 from mmqueryopt.evaluation.functional.codes import pack_codes
 from .index import BinaryIndex
+from .milvus_index import MilvusIndex, MilvusIndexError
 
 __all__ = [
     'BinaryIndex', 'Codes', 'CodesFile', 'CodesFileError', 'FORMAT_VERSION',
@@ -32,5 +36,5 @@ __all__ = [
     'pack_codes', 'read_codes_file', 'read_labels', 'save_codes',
     'IMAGE_EXTENSIONS', 'ImageListDataset', 'build_encoder', 'encode',
     'list_images',
-    'model_meta', 'grid_size', 'save_grid'
+    'model_meta', 'grid_size', 'save_grid', 'MilvusIndex', 'MilvusIndexError'
 ]

@@ -13,10 +13,10 @@ scikit-learn's t-SNE (``--perplexity``, ``--early-exaggeration``,
 result) and writes ``tsne.png`` (one panel per model, side by side, e.g.
 with and without the auxiliary branch) and ``tsne.json`` (per panel the
 2-D points, their labels, dataset indices, image paths and relaxed
-codes, and the settings). The tool is MMPretrain's with what a hashing model needs: the
-features are the codes (no ``--vis-stage``), the output is always 2-D
-(no ``--n-components``) and the files go to ``--out-dir`` (no
-``--work-dir``, no ``--show``).
+codes, and the settings). The tool is MMPretrain's with what a hashing
+model needs: the features are the codes (no ``--vis-stage``), the
+output is always 2-D (no ``--n-components``) and the files go to
+``--out-dir`` (no ``--work-dir``, no ``--show``).
 """
 import os.path as osp
 import sys

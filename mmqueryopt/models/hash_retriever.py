@@ -17,8 +17,8 @@ from torch.utils.data import DataLoader
 from mmqueryopt.compat import (ignore_in_ddp_broadcast,
                                route_local_checkpoint_loading)
 from mmqueryopt.evaluation.functional.codes import pack_codes, sign
-from mmqueryopt.fileio import Codes, check_same_model, file_sha256
-from mmqueryopt.fileio import load_codes, save_codes
+from mmqueryopt.fileio import (Codes, check_same_model, file_sha256,
+                               load_codes, save_codes)
 from mmqueryopt.registry import MODELS
 from .databases.base import DatabaseView
 from .prototype import (CHECKPOINT_FILE_KEY, check_prototype_images,

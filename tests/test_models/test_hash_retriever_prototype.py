@@ -7,7 +7,6 @@ import os.path as osp
 import socket
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -23,7 +22,6 @@ from torch.utils.data import DataLoader
 from conftest import REPO, tiny_digits_cfg
 from mmqueryopt.datasets import BrokenImageError
 from mmqueryopt.fileio import MODEL_KEYS, load_codes
-from mmqueryopt.models import HashRetriever
 from mmqueryopt.models.prototype import (encode_prototype, hamming_scores,
                                          scores_to_distances)
 from mmqueryopt.registry import MODELS

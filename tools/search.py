@@ -104,8 +104,7 @@ def search(args: argparse.Namespace) -> dict:
         # of other codes is refused first.
         milvus = open_milvus(args, args.index)
         if milvus.exists and not args.replace_collection:
-            milvus.check_codes(index.nbits, index.meta, repr(args.index),
-                               args.index_type)
+            milvus.check_codes(index, repr(args.index), args.index_type)
     else:
         index = BinaryIndex.load(args.index)
     cfg, model = encoder_from_args(args)

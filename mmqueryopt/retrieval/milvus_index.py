@@ -315,26 +315,13 @@ class MilvusIndex:
                 differ, it is incomplete, or Milvus refused a request.
         """
         check_index_type(self.uri, index_type, nlist)
-        num_codes, digest = len(codes.packed), codes_digest(codes)
         if self.exists and not replace:
-            self.check_codes(codes.nbits, codes.meta, source, index_type)
-            held, expected = len(self), self._description['num_codes']
-            if self._description['codes_sha256'] != digest:
-                raise MilvusIndexError(
-                    f'collection {self.name!r} at {self.uri} holds other '
-                    f'codes of this model ({expected} codes, not the '
-                    f'{num_codes} of {source}); use another collection '
-                    f'(--collection) or replace it (--replace-collection)')
-            if held != expected:
-                raise MilvusIndexError(
-                    f'collection {self.name!r} at {self.uri} holds {held} of '
-                    f'its {expected} codes (a load was interrupted or is '
-                    f'still running); replace it (--replace-collection)')
+            self.check_codes(codes, source, index_type)
             return False
         if self.exists:
             self.drop()
         self._create(codes.nbits, codes.meta, index_type or 'BIN_FLAT',
-                     nlist, num_codes, digest)
+                     nlist, len(codes.packed), codes_digest(codes))
         try:
             self._insert(codes.packed)
         except BaseException:
@@ -344,23 +331,23 @@ class MilvusIndex:
         return True
 
     def check_codes(self,
-                    nbits: int,
-                    meta: dict,
+                    codes: Codes,
                     source: str = 'the codes',
                     index_type: Optional[str] = None) -> None:
-        """Refuse codes that do not belong in this collection: another
-        vector dimension (:meth:`check_dim`), another model, code length or
-        checkpoint (a line naming each of :data:`MODEL_KEYS` that differs),
-        another index than ``index_type``.
+        """Refuse an existing collection that does not hold exactly
+        ``codes``, in this order: another vector dimension
+        (:meth:`check_dim`); another model, code length or checkpoint (a
+        line naming each of :data:`MODEL_KEYS` that differs); another index
+        than ``index_type``; other codes or paths; fewer codes than it was
+        created for (an interrupted load).
 
         Args:
-            nbits (int): Their code length.
-            meta (dict): Their model meta (``method``, ``nbits``,
-                ``weights_sha256``).
+            codes (Codes): Packed codes, their paths and model meta.
             source (str): Names them in the message.
             index_type (str, optional): The index asked for; None: any.
         """
-        self.check_dim(nbits, source)
+        self.check_dim(codes.nbits, source)
+        meta = codes.meta
         differ = [f'{key}: {self.meta.get(key)!r} vs {meta.get(key)!r}'
                   for key in MODEL_KEYS if self.meta.get(key) != meta.get(key)]
         if differ:
@@ -374,6 +361,19 @@ class MilvusIndex:
                 f'collection {self.name!r} at {self.uri} has a '
                 f'{self.index_type} index, not {index_type}; search it as '
                 f'it is or replace it (--replace-collection)')
+        expected = self._description['num_codes']
+        if self._description['codes_sha256'] != codes_digest(codes):
+            raise MilvusIndexError(
+                f'collection {self.name!r} at {self.uri} holds other codes '
+                f'of this model ({expected} codes, not the '
+                f'{len(codes.packed)} of {source}); use another collection '
+                f'(--collection) or replace it (--replace-collection)')
+        held = len(self)
+        if held != expected:
+            raise MilvusIndexError(
+                f'collection {self.name!r} at {self.uri} holds {held} of its '
+                f'{expected} codes (a load was interrupted or is still '
+                f'running); replace it (--replace-collection)')
 
     def check_dim(self, nbits: int, source: str = 'the codes') -> None:
         """Refuse ``nbits``-bit codes if the collection's vectors have

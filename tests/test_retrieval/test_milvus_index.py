@@ -194,6 +194,20 @@ def test_an_interrupted_load_leaves_no_collection(lite, monkeypatch):
         index.load_codes(codes, replace=True)
     assert not index.exists
     assert not MilvusIndex(lite, 'interrupted').exists
+    # A process killed mid-load (nothing dropped it): refused until
+    # replaced.
+    monkeypatch.setattr(index._milvus.Collection, 'insert', original)
+    monkeypatch.setattr(MilvusIndex, '_insert',
+                        lambda self, packed: original(
+                            self._collection,
+                            [list(range(30)),
+                             [row.tobytes() for row in packed[:30]]]))
+    index.load_codes(codes)
+    monkeypatch.undo()
+    with pytest.raises(MilvusIndexError, match="collection 'interrupted' "
+                       'at .* holds 30 of its 100 codes'):
+        MilvusIndex(lite, 'interrupted').load_codes(codes)
+    assert MilvusIndex(lite, 'interrupted').load_codes(codes, replace=True)
 
 
 def test_a_foreign_collection_is_refused_and_not_dropped(lite):

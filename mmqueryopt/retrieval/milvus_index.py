@@ -269,8 +269,10 @@ class MilvusIndex:
             self.name, using=self._alias, timeout=self.timeout)
         try:
             description = json.loads(self._collection.description)
-            assert description.get('format') == _FORMAT
-        except (ValueError, AssertionError, AttributeError):
+        except ValueError:
+            description = None
+        if not isinstance(description, dict) \
+                or description.get('format') != _FORMAT:
             self._collection = None
             raise MilvusIndexError(
                 f'collection {self.name!r} at {self.uri} was not written by '

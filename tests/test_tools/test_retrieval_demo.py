@@ -90,14 +90,15 @@ def initialised(name, tmp):
 @pytest.fixture(scope='module')
 def a2net(digits_root, tmp_path_factory):
     """(config, checkpoint, gallery): A2-Net at initialisation and 20
-    digits plus 10 of them inverted, whose codes differ."""
+    digits plus 10 of them inverted, whose codes differ. The inverted ones
+    are greyscale PNGs, which a page must pass on as they are."""
     tmp = tmp_path_factory.mktemp('demo_a2net')
     gallery = copy_digits(digits_root, str(tmp / 'gallery'), 2)
     os.makedirs(osp.join(gallery, 'inverted'))
     for n, name in enumerate(sorted(os.listdir(gallery))[:10]):
         file = sorted(os.listdir(osp.join(gallery, name)))[0]
         with Image.open(osp.join(gallery, name, file)) as img:
-            ImageOps.invert(img.convert('RGB')).save(
+            ImageOps.invert(img.convert('L')).save(
                 osp.join(gallery, 'inverted', f'{n}_{file}'))
     return (*initialised('a2net', tmp), gallery)
 
@@ -353,7 +354,8 @@ def test_page_in_headless_chromium(which, request, digits_gallery,
         config, ckpt, gallery = request.getfixturevalue('a2net')
     codes, paths = encoder_codes(config, ckpt, gallery,
                                  str(tmp_path / 'gallery.npz'))
-    row = 13
+    # A greyscale one (inverted/) for A2-Net.
+    row = 13 if which == 'queryopt' else 25
     distances, order = brute_force(codes, codes[row])
     port = free_port()
     env = dict(os.environ, PYTHONPATH=REPO, GRADIO_ANALYTICS_ENABLED='False')
@@ -400,6 +402,24 @@ def test_page_in_headless_chromium(which, request, digits_gallery,
                 # Both models have attention maps (QueryOpt's bit queries,
                 # A2-Net's attention neck): the figure is on the page.
                 page.locator('#attention img').wait_for(state='visible')
+                # Picking a gallery image below searches with it: the 20
+                # examples spread over the gallery, so the 3rd is row 3.
+                previous = read_results(page)
+                page.locator('#examples button.gallery-item').nth(2).click()
+                page.wait_for_function(
+                    'src => document.querySelector("#neighbours img").src'
+                    ' != src || document.querySelector("#code textarea")'
+                    f'.value == {bit_string(codes[3])!r}', arg=previous[0][1])
+                page.wait_for_function(
+                    "document.querySelectorAll('#neighbours "
+                    ".thumbnail-item').length == 30")
+                distances, order = brute_force(codes, codes[3])
+                assert page.input_value('#code textarea') == bit_string(
+                    codes[3])
+                assert [CAPTION.match(caption).groups()[1:]
+                        for caption, _ in read_results(page)] == [
+                    (str(distances[i]), osp.relpath(paths[i], gallery))
+                    for i in order]
             finally:
                 browser.close()
     finally:

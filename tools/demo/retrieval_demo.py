@@ -33,7 +33,7 @@ from mmqueryopt.retrieval import list_images  # noqa: E402
 GRADIO_MISSING = ('error: the demo page needs gradio; install it with: '
                   'pip install -e ".[demo]"')
 # Gallery images offered as examples to pick (the rest are still searched).
-MAX_EXAMPLES = 40
+MAX_EXAMPLES = 20
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -122,7 +122,13 @@ def build_page(searcher, topk: int, overlay_dir: str):
             'by Hamming distance (ties in gallery order).')
         with gr.Row():
             with gr.Column(scale=1):
+                # image_mode=None hands the uploaded file over as it is, so
+                # the page encodes what tools/encode.py reads from it:
+                # Gradio's default ('RGB') re-saves other modes and applies
+                # EXIF rotation first, which the toolbox's loader does not.
+                # PNG, not lossy WebP, for an upload without a file name.
                 query = gr.Image(label='Query', type='filepath',
+                                 image_mode=None, format='png',
                                  sources=['upload'], height=260,
                                  elem_id='query')
                 k = gr.Slider(1, len(searcher), value=min(topk,
@@ -142,12 +148,13 @@ def build_page(searcher, topk: int, overlay_dir: str):
                     datatype=['number', 'number', 'str'],
                     interactive=False, label='Results',
                     elem_id='results')
-        with gr.Row():
+        with gr.Column():
             if searcher.no_attention is None:
-                overlay = gr.Image(
-                    label='Bit attention: each bit\'s map over the image '
-                    'as the model saw it', type='filepath',
-                    interactive=False, elem_id='attention')
+                gr.Markdown('**Bit attention**: the image as the model saw '
+                            'it, then each bit\'s map over it, titled with '
+                            'the bit and its relaxed value.')
+                overlay = gr.Image(type='filepath', interactive=False,
+                                   show_label=False, elem_id='attention')
             else:
                 overlay = gr.Image(visible=False, elem_id='attention')
                 gr.Markdown(f'No attention overlay: '
@@ -157,11 +164,14 @@ def build_page(searcher, topk: int, overlay_dir: str):
         # button searches again, e.g. after moving the slider.
         query.change(run_if_image, inputs=[query, k], outputs=outputs)
         button.click(run, inputs=[query, k], outputs=outputs)
+        # Spread over the gallery's sorted order: every class folder shows.
+        picks = sorted({i * len(searcher) // MAX_EXAMPLES
+                        for i in range(MAX_EXAMPLES)})
         gr.Examples(
-            examples=[[p] for p in searcher.paths[:MAX_EXAMPLES]],
+            examples=[[searcher.paths[i]] for i in picks],
             inputs=[query],
             label='Gallery images (click one to search with it)',
-            examples_per_page=20)
+            examples_per_page=MAX_EXAMPLES, elem_id='examples')
     return page
 
 

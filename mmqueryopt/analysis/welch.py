@@ -27,6 +27,8 @@ from mmqueryopt.fileio import atomic_write
 from .figures import DPI, pyplot
 
 FIGSIZE = (6.4, 4.8)  # inches: 640 x 480 pixels
+# The models' markers, apart from the curves' default colour cycle.
+_MODEL_COLORS = ['k', 'tab:brown', 'tab:pink', 'tab:olive', 'tab:gray']
 
 
 def welch_bound(num_vectors, dims) -> np.ndarray:
@@ -249,43 +251,41 @@ def save_figure_atomic(fig, out_file: str) -> None:
 
 def plot_welch(dims: Sequence[int], curves: List[dict],
                models: Optional[List[dict]], out_file: str) -> None:
-    """Draw the bound curves and each model's measured mu beside them.
+    """Draw the bound curves and each model's measured cosines beside them.
 
     Args:
         dims (Sequence[int]): The curves' x values.
         curves (list[dict]): :func:`bound_curves`.
         models (list[dict], optional): :func:`measure_model`'s results,
-            each with a ``label``. A width's mean mu over the draws is a
-            filled marker with a min-max bar, the bound at its (M, d) a
-            hollow one, both in the colour of its class number's curve.
+            each with a ``label``, one colour each. At each width (a circle
+            for the inference codes, a square for the training branches)
+            the mean over the draws of the largest cross-class |cosine|
+            (Eq. 8's mu; filled, with a min-max bar) and of the
+            root-mean-square one (hollow): the bound holds for both.
         out_file (str): The PNG (640 x 480), written atomically.
     """
     plt = pyplot()
     fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
-    colors = {}
     for curve in curves:
-        (line, ) = ax.plot(dims, curve['bound'], linewidth=1.5,
-                           label=f'Welch bound, M = {curve["num_classes"]}')
-        colors[curve['num_classes']] = line.get_color()
-    markers = 'osD^vP*X'
-    for n, model in enumerate(models or []):
-        color = colors.get(model['num_classes'], 'k')
+        ax.plot(dims, curve['bound'], linewidth=1.5,
+                label=f'Welch bound, M = {curve["num_classes"]}')
+    for model, color in zip(models or [], _MODEL_COLORS * len(models or [])):
         for width in model['widths']:
-            mu = width['max_cosine']
-            marker = markers[n % len(markers)]
-            ax.errorbar(
-                width['dims'], mu['mean'],
-                yerr=[[mu['mean'] - mu['min']], [mu['max'] - mu['mean']]],
-                fmt=marker, color=color, markersize=7, capsize=3,
-                label=f'{model["label"]}: {width["name"]} '
-                f'(d = {width["dims"]})')
-            ax.plot(width['dims'], width['bound'], marker, color=color,
-                    markerfacecolor='none', markersize=9)
-    ax.set(xlabel='code dimension d',
-           ylabel='largest cross-class |cosine|',
+            marker = 's' if width['name'] == 'training' else 'o'
+            name = f'{model["label"]}, {width["name"]} d = {width["dims"]}'
+            for stat, fill in (('max_cosine', color), ('rms_cosine', 'none')):
+                value = width[stat]
+                ax.errorbar(
+                    width['dims'], value['mean'],
+                    yerr=[[value['mean'] - value['min']],
+                          [value['max'] - value['mean']]],
+                    fmt=marker, color=color, markerfacecolor=fill,
+                    markersize=7, capsize=3,
+                    label=f'{name}: {"max" if fill != "none" else "rms"}')
+    ax.set(xlabel='code dimension d', ylabel='cross-class |cosine|',
            title='Welch bound and measured cross-class cosine',
-           ylim=(0, 1.02))
+           ylim=(0, 1.05))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc='upper right')
+    ax.legend(fontsize=6, loc='upper right')
     fig.tight_layout()
     save_figure_atomic(fig, out_file)

@@ -59,8 +59,12 @@ def aux_run(digits_root, tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def model(aux_run):
+    """The encoder, run on one thread (the busy machine's other thread
+    spinning in OpenMP makes this small network many times slower)."""
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    return build_encoder(aux_run.cfg, aux_run.ckpt, 'cpu')
+    yield build_encoder(aux_run.cfg, aux_run.ckpt, 'cpu')
+    torch.set_num_threads(threads)
 
 
 def test_query_similarity_from_the_checkpoint(model, aux_run):

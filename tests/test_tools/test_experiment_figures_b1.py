@@ -221,8 +221,17 @@ def test_query_similarity_tool(runs, tmp_path):
     assert 'queries: off-diagonal mean |cos|' in proc.stdout
 
 
-def test_query_similarity_without_branches(runs, tmp_path):
+@pytest.fixture
+def one_thread():
+    """In-process runs on one thread: pytest imported torch before the
+    tools' OpenMP wait policy (tools/openmp_env.py) could apply."""
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_query_similarity_without_branches(runs, tmp_path, one_thread):
     out_dir = str(tmp_path / 'noaux')
     result = similarity_main([
         runs['noaux'].config, runs['noaux'].ckpt, '--out-dir', out_dir,

@@ -194,11 +194,12 @@ def main(argv: Optional[List[str]] = None) -> dict:
     atomic_write(path, json.dumps(report, indent=1).encode())
     for model in models:
         for width in model['widths']:
-            mu = width['max_cosine']
+            mu, rms = width['max_cosine'], width['rms_cosine']
             print(f'{model["label"]}: {width["name"]} d = {width["dims"]}, '
                   f'M = {model["num_classes"]}: largest cross-class |cos| '
                   f'{mu["mean"]:.4f} (draws {mu["min"]:.4f}..'
-                  f'{mu["max"]:.4f}), Welch bound {width["bound"]:.4f}')
+                  f'{mu["max"]:.4f}), rms {rms["mean"]:.4f}, Welch bound '
+                  f'{width["bound"]:.4f}')
     print(f'-> {png}, {path}', file=sys.stderr)
     return report
 

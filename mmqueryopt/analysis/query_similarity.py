@@ -154,7 +154,11 @@ def split_attribute_similarities(model, loader, num_examples: int = 3,
 
 
 def _heat_map(ax, matrix, title: str):
+    """One cosine matrix on a fixed -1..1 scale, integer ticks."""
+    from matplotlib.ticker import MaxNLocator
     image = ax.imshow(np.asarray(matrix), cmap='RdBu_r', vmin=-1, vmax=1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title, fontsize=9)
     ax.set_xlabel('bit', fontsize=8)
     ax.set_ylabel('bit', fontsize=8)

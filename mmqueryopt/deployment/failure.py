@@ -11,7 +11,9 @@ user configured. Two ways find it:
   child that fails: for an error raised after tracing (an operator without
   an ONNX conversion), when no forward is running any more.
 """
-from typing import Callable, Dict, List, Optional
+import inspect
+import os.path as osp
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -126,25 +128,64 @@ def innermost_failing(root: nn.Module, calls: Dict[str, tuple],
             module exports with those inputs.
 
     Returns:
-        str | None: Its name, or None when every child of ``root``
+        str | None: Its name, or None when every called child of ``root``
         exports (the failure lies in ``root``'s own code).
     """
-    found, parent = None, root
-    prefix = ''
-    while True:
+    found = None
+    candidates = _called_children(root, '', calls)
+    while candidates:
         failing = None
-        for child_name, child in parent.named_children():
-            name = prefix + child_name
-            if name not in calls:
-                continue  # not run by the forward
+        for name, child in candidates:
             args, kwargs = calls[name]
             if not exports(_Call(child, kwargs), args):
-                failing = (name, child)
+                failing = name, child
                 break
         if failing is None:
-            return found
-        found, parent = failing
-        prefix = found + '.'
+            break
+        found = failing[0]
+        candidates = _called_children(failing[1], found + '.', calls)
+    return found
+
+
+def _called_children(parent: nn.Module, prefix: str,
+                     calls: Dict[str, tuple]) -> List[Tuple[str, nn.Module]]:
+    """The children of ``parent`` that were called, in order; a child used
+    only through another method (``model.extract_feat``) stands for its
+    own called children."""
+    found = []
+    for child_name, child in parent.named_children():
+        name = prefix + child_name
+        if name in calls:
+            found.append((name, child))
+        elif any(called.startswith(name + '.') for called in calls):
+            found.extend(_called_children(child, name + '.', calls))
+    return found
+
+
+def module_at(root: nn.Module, filename: str, lineno: int) -> Optional[str]:
+    """The innermost submodule whose class's ``forward`` holds a line.
+
+    Args:
+        root (nn.Module): The exported module.
+        filename (str): A source file, e.g. of a warning.
+        lineno (int): Its line.
+
+    Returns:
+        str | None: The submodule's name (the longest when several match).
+    """
+    found = []
+    for name, module in root.named_modules():
+        forward = type(module).forward
+        try:
+            source = inspect.getsourcefile(forward)
+            lines, start = inspect.getsourcelines(forward)
+        except (OSError, TypeError):
+            continue
+        if (source and osp.abspath(source) == osp.abspath(filename)
+                and start <= lineno < start + len(lines)):
+            found.append(name)
+    return max(found, key=lambda name: name.count('.') + bool(name),
+               default=None) or None
 
 
 def describe(root: nn.Module, name: str, strip: str = '') -> str:

@@ -25,7 +25,7 @@ from torch import nn
 
 from mmqueryopt.version import __version__
 from .failure import (ModuleStack, describe, first_line, innermost_failing,
-                      record_inputs)
+                      module_at, record_inputs)
 from .onnx_encoder import OnnxEncoder
 
 INPUT_NAME = 'images'
@@ -129,7 +129,8 @@ def export_onnx(model: nn.Module,
     opset = opset or DEFAULT_OPSET[dynamo]
     # One image for tracing, whose batch axis stays symbolic; two for
     # torch.export, which silently fixes an axis of example size 1.
-    example = torch.rand(2 if dynamo else 1, 3, height, width) * 255
+    batch = 2 if dynamo and dynamic_batch else 1
+    example = torch.rand(batch, 3, height, width) * 255
     try:
         calls = record_inputs(encoder, example)
     except Exception as error:
@@ -151,7 +152,11 @@ def export_onnx(model: nn.Module,
             proto = _export(encoder, (example, ), opset, dynamo,
                             dynamic_batch)
     except Exception as error:
-        name = stack.innermost() or innermost_failing(encoder, calls, exports)
+        if isinstance(error, _FrozenData):
+            name = module_at(encoder, error.filename, error.lineno)
+        else:
+            name = stack.innermost() or innermost_failing(
+                encoder, calls, exports)
         where = (f'module {describe(encoder, name, strip="model.")}'
                  if name else "the model's own forward")
         raise OnnxExportError(
@@ -178,13 +183,12 @@ def _export(module: nn.Module, args: tuple, opset: int, dynamo: bool,
     named = dynamic_batch is not None
     names = dict(input_names=[INPUT_NAME],
                  output_names=list(OUTPUT_NAMES)) if named else {}
-    with warnings.catch_warnings(), torch.no_grad():
+    with warnings.catch_warnings(record=True) as caught, torch.no_grad():
         # The exporters' chatter (tracing's warnings about Python values
         # taken from shapes, the deprecation of tracing) says nothing a user
         # acts on; a tensor taken to NumPy is data the graph would freeze.
         warnings.simplefilter('ignore')
-        warnings.filterwarnings(
-            'error', message='.*(NumPy|numpy)', category=TracerWarning)
+        warnings.simplefilter('always', TracerWarning)
         if dynamo:
             shapes = None
             if dynamic_batch:
@@ -192,15 +196,33 @@ def _export(module: nn.Module, args: tuple, opset: int, dynamo: bool,
             program = torch.onnx.export(
                 module, args, dynamo=True, opset_version=opset,
                 dynamic_shapes=shapes, verbose=False, **names)
-            return program.model_proto
-        buffer = io.BytesIO()
-        axes = None
-        if dynamic_batch:
-            axes = {name: {0: 'batch'}
-                    for name in (INPUT_NAME, ) + OUTPUT_NAMES}
-        torch.onnx.export(module, args, buffer, dynamo=False,
-                          opset_version=opset, dynamic_axes=axes, **names)
-    return onnx.load_from_string(buffer.getvalue())
+            proto = program.model_proto
+        else:
+            buffer = io.BytesIO()
+            axes = None
+            if dynamic_batch:
+                axes = {name: {0: 'batch'}
+                        for name in (INPUT_NAME, ) + OUTPUT_NAMES}
+            torch.onnx.export(module, args, buffer, dynamo=False,
+                              opset_version=opset, dynamic_axes=axes,
+                              **names)
+            proto = onnx.load_from_string(buffer.getvalue())
+    frozen = next((w for w in caught
+                   if issubclass(w.category, TracerWarning)
+                   and 'numpy' in str(w.message).lower()), None)
+    if frozen is not None:
+        raise _FrozenData(frozen.filename, frozen.lineno,
+                          str(frozen.message).split('.')[0])
+    return proto
+
+
+class _FrozenData(RuntimeError):
+    """Tracing took a tensor to NumPy: the graph would hold the example's
+    values as a constant."""
+
+    def __init__(self, filename: str, lineno: int, message: str):
+        super().__init__(f'{message} at {filename}:{lineno}')
+        self.filename, self.lineno = filename, lineno
 
 
 def _check(proto, model: nn.Module, shape: Tuple[int, int, int],

@@ -231,6 +231,37 @@ def test_attention_overlay_or_why_not(queryopt, digits_gallery, tmp_path):
     assert not osp.exists(tmp_path / 'none.png')
 
 
+def test_page_of_a_model_without_attention(digits_gallery, tmp_path):
+    """The page's search function returns no figure, the figure is hidden
+    and the page says why."""
+    gr = pytest.importorskip('gradio', reason='the demo extra (gradio) is '
+                             'not installed: pip install -e ".[demo]"')
+    from retrieval_demo import build_page
+    demo = searcher(*initialised('hashnet', tmp_path), digits_gallery)
+    overlays = tmp_path / 'overlays'
+    overlays.mkdir()
+    page = build_page(demo, 5, str(overlays))
+    blocks = list(page.blocks.values())
+    (hidden, ) = [b for b in blocks if b.elem_id == 'attention']
+    assert hidden.visible is False
+    assert any(isinstance(b, gr.Markdown) and 'No attention overlay: this '
+               'model has no attention maps' in b.value for b in blocks)
+    (run, ) = [f.fn for f in page.fns.values() if f.fn.__name__ == 'run']
+    code, items, table, overlay = run(demo.paths[4], 5)
+    expected, found = demo.search(demo.paths[4], 5)
+    assert code == bit_string(expected) and overlay is None
+    assert table == [[n.rank, n.distance, n.name] for n in found]
+    assert items == [(n.path, f'#{n.rank}  Hamming {n.distance}  {n.name}')
+                     for n in found]
+    assert not os.listdir(overlays)
+    # A photo it cannot read: a message on the page, the server goes on.
+    broken = tmp_path / 'broken.png'
+    broken.write_bytes(b'not a png')
+    with pytest.raises(gr.Error, match='cannot read this image: .*'
+                       + re.escape(str(broken))):
+        run(str(broken), 5)
+
+
 # ------------------------------------------------- the tool, bad input
 
 def fail(*args, env=None):

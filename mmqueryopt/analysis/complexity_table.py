@@ -32,11 +32,19 @@ PAPER_TABLE4 = {
     'queryopt': dict(bits=12, params_m=31.71, training_g=5.27,
                      inference_g=5.23),
 }
+# Training work outside the model's forward, which the count (one forward
+# in train mode) leaves out.
+TRAINING_NOTES = {
+    'fish': 'FISH trains on a second forward of each image with its peaks '
+    'erased (its loss calls the network again): twice the training MACs.',
+    'exchnet': 'ExchNet also encodes the training set once a round from '
+    'round 35 for its anchors.',
+}
 DEFAULT_BITS = 12
 INPUT_SHAPE = (224, 224)
 COLUMNS = ('method', 'name', 'config', 'bits', 'params', 'trainable_params',
            'training_macs', 'inference_macs', 'paper_params_m',
-           'paper_training_g', 'paper_inference_g')
+           'paper_training_g', 'paper_inference_g', 'note')
 
 
 def toolbox_methods(repo: str) -> List[str]:
@@ -70,8 +78,9 @@ def complexity_rows(repo: str,
 
     Returns:
         list[dict]: One row a method with the keys of ``COLUMNS``: counts
-        (parameters, MACs for one image) and the paper's Table 4 figures
-        (None where the paper has no row).
+        (parameters, MACs for one image), the paper's Table 4 figures
+        (None where the paper has no row) and a note on training work the
+        count leaves out (or None).
     """
     rows = []
     for method in methods or toolbox_methods(repo):
@@ -84,7 +93,8 @@ def complexity_rows(repo: str,
             bits=cfg.model.head.code_length, **counted,
             paper_params_m=paper.get('params_m'),
             paper_training_g=paper.get('training_g'),
-            paper_inference_g=paper.get('inference_g')))
+            paper_inference_g=paper.get('inference_g'),
+            note=TRAINING_NOTES.get(method)))
     return rows
 
 
@@ -93,7 +103,8 @@ def _num(value: Optional[float], scale: float = 1.0) -> str:
 
 
 def to_markdown(rows: Sequence[Dict]) -> str:
-    """The rows as Table 4's layout, ours beside the paper's."""
+    """The rows as Table 4's layout, ours beside the paper's, and the
+    rows' notes under the table."""
     lines = [
         '| Method | Bits | Params (M) | Trainable (M) | Paper params (M) | '
         'Training GMACs | Paper training (G) | Inference GMACs | '
@@ -110,7 +121,8 @@ def to_markdown(rows: Sequence[Dict]) -> str:
             f'{_num(row["paper_training_g"])} | '
             f'{_num(row["inference_macs"], 1e9)} | '
             f'{_num(row["paper_inference_g"])} | `{row["config"]}` |')
-    return '\n'.join(lines) + '\n'
+    notes = [row['note'] for row in rows if row['note']]
+    return '\n'.join(lines + ([''] + notes if notes else [])) + '\n'
 
 
 def to_csv(rows: Sequence[Dict]) -> str:

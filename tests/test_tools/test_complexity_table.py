@@ -12,8 +12,8 @@ import sys
 import pytest
 
 from conftest import REPO
-from mmqueryopt.analysis.complexity_table import (PAPER_TABLE4,
-                                                  method_config,
+from mmqueryopt.analysis.complexity_table import (COLUMNS, PAPER_TABLE4,
+                                                  method_config, to_markdown,
                                                   toolbox_methods)
 
 TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'complexity_table.py')
@@ -66,7 +66,7 @@ def test_counts_are_the_closed_forms_and_the_facts(table):
         23_508_032 + 2048 * 12 + 12)
     macs = resnet50_macs() + 2048 * 12
     assert adsh['inference_macs'] == adsh['training_macs'] == macs
-    assert adsh['paper_params_m'] is None
+    assert adsh['paper_params_m'] is None and adsh['note'] is None
     # Facts file: 31,713,664 trainable, 31,939,008 in all; 5.21 GMACs at
     # inference and 5.38 in training mode; paper 31.71 M, 5.27 / 5.23 G.
     assert queryopt['trainable_params'] == 31_713_664
@@ -103,6 +103,18 @@ def test_every_method_has_a_config_at_its_counted_length():
         exchnet=48, semicon=24, agmh=12, queryopt=12)
     assert method_config(REPO, 'semicon') == \
         'configs/semicon/semicon_cub_24bit.py'
+
+
+def test_training_work_outside_the_forward_is_noted():
+    row = dict.fromkeys(COLUMNS, None)
+    row.update(method='fish', name='FISH', config='c.py', bits=12,
+               params=10**6, trainable_params=10**6, training_macs=10**9,
+               inference_macs=10**9, note='FISH: twice.')
+    lines = to_markdown([row, dict(row, name='ADSH', note=None)]).split('\n')
+    assert lines[2:] == [
+        '| FISH | 12 | 1.00 | 1.00 | – | 1.00 | – | 1.00 | – | `c.py` |',
+        '| ADSH | 12 | 1.00 | 1.00 | – | 1.00 | – | 1.00 | – | `c.py` |',
+        '', 'FISH: twice.', '']
 
 
 @pytest.mark.parametrize('args, names', [

@@ -19,10 +19,6 @@ import torch
 from torch import nn
 from torch.utils._pytree import tree_leaves
 
-# The packages whose modules a user configures (ours and OpenMMLab's):
-# the failure is reported at the innermost of these.
-_OWN_PACKAGES = ('mmqueryopt', 'mmpretrain', 'mmcv', 'mmengine', 'mmdet')
-
 
 class ModuleStack:
     """The submodules of ``root`` whose forward is running, outermost
@@ -189,8 +185,9 @@ def module_at(root: nn.Module, filename: str, lineno: int) -> Optional[str]:
 
 
 def describe(root: nn.Module, name: str, strip: str = '') -> str:
-    """``'<name>' (<Class>)``, naming too the innermost enclosing module of
-    ours or OpenMMLab's when ``name`` is one of torch's own layers.
+    """``'<name>' (<Class>)``, naming too the innermost enclosing module
+    that is not one of torch's own layers when ``name`` is one (a
+    ``Linear`` says little; the configured module holding it does).
 
     Args:
         root (nn.Module): The exported module.
@@ -205,20 +202,25 @@ def describe(root: nn.Module, name: str, strip: str = '') -> str:
     def show(path: str) -> str:
         module = root.get_submodule(path)
         shown = path[len(strip):] if path.startswith(strip) else path
-        return f"'{shown or type(module).__name__}' ({type(module).__name__})"
+        return f"'{shown}' ({type(module).__name__})"
 
-    own = _innermost_own(root, name)
-    if own is None or own == name:
+    configured = _innermost_configured(root, name, strip)
+    if configured is None or configured == name:
         return show(name)
-    return f'{show(name)} in {show(own)}'
+    return f'{show(name)} in {show(configured)}'
 
 
-def _innermost_own(root: nn.Module, name: str) -> Optional[str]:
+def _innermost_configured(root: nn.Module, name: str,
+                          strip: str) -> Optional[str]:
+    """The innermost of ``name`` and its enclosing modules below the
+    user's model whose class is not torch's."""
     parts = name.split('.')
     for end in range(len(parts), 0, -1):
         path = '.'.join(parts[:end])
+        if not path.startswith(strip):
+            return None
         package = type(root.get_submodule(path)).__module__.split('.')[0]
-        if package in _OWN_PACKAGES:
+        if package != 'torch':
             return path
     return None
 

@@ -23,6 +23,7 @@ pytest.importorskip('onnx', reason='onnx is an optional extra: '
 pytest.importorskip('onnxruntime', reason='onnxruntime is an optional '
                     'extra: pip install -e ".[onnx]"')
 
+from mmqueryopt.deployment.failure import describe  # noqa: E402
 from mmqueryopt.deployment import (  # noqa: E402
     RELAXED_TOLERANCE, OnnxExportError, export_onnx, onnx_session,
     random_bgr, read_onnx_meta, run_onnx)
@@ -266,3 +267,17 @@ def test_a_size_the_model_cannot_take_is_one_line():
     with pytest.raises(OnnxExportError, match=r'does not run on 4x4 images '
                        r'.*--shape H W'):
         export_onnx(model, (4, 4))
+
+
+def test_a_torch_layer_is_named_with_its_configured_module():
+    class Neck(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 2)
+
+    root = nn.Module()
+    root.model = nn.Module()
+    root.model.neck = Neck()
+    assert describe(root, 'model.neck.fc', 'model.') == (
+        "'neck.fc' (Linear) in 'neck' (Neck)")
+    assert describe(root, 'model.neck', 'model.') == "'neck' (Neck)"

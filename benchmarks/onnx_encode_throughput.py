@@ -18,18 +18,22 @@ Example::
         --models configs/queryopt/queryopt_digits_12bit.py:32x32 \\
         --batch-sizes 1 64 --threads 1 2
 """
-import argparse
-import os.path as osp
-import platform
-import statistics
-import sys
-import time
-from typing import Callable, Dict, List, Optional, Tuple
-
-import numpy as np
-import torch
-
+# As the tools, before torch loads OpenMP: threads that wait sleep instead
+# of spinning, which on a busy machine cost PyTorch's 2-thread runs up to
+# 20x here (docs/speed.md, "Threads on a busy machine").
+import os.path as osp  # isort: skip
+import sys  # isort: skip
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.join(REPO, 'tools'))
+import openmp_env  # noqa: F401,E402  # isort: skip
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from typing import Callable, Dict, List, Optional, Tuple  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 DEFAULT_MODELS = ('configs/queryopt/queryopt_digits_12bit.py:32x32',
                   'configs/queryopt/queryopt_cub_12bit.py:224x224')
 HEADER = ('| model | input | batch | threads | PyTorch | onnxruntime | '

@@ -162,7 +162,12 @@ def export_onnx(model: nn.Module,
         raise OnnxExportError(
             f'cannot export to ONNX: {where} is not traceable '
             f'({first_line(error)})') from None
-    onnx.checker.check_model(proto)
+    for output in proto.graph.output:
+        # Tracing leaves the code axis symbolic ('Castcodes_dim_1'); it is k.
+        dims = output.type.tensor_type.shape.dim
+        if len(dims) == 2:
+            dims[1].dim_value = encoder.code_length
+    onnx.checker.check_model(proto, full_check=True)
     set_metadata(
         proto,
         dict(meta or {}, image_size=f'{height}x{width}', input=INPUT_FORMAT,

@@ -23,10 +23,10 @@ pytest.importorskip('onnx', reason='onnx is an optional extra: '
 pytest.importorskip('onnxruntime', reason='onnxruntime is an optional '
                     'extra: pip install -e ".[onnx]"')
 
-from mmqueryopt.deployment.failure import describe  # noqa: E402
 from mmqueryopt.deployment import (  # noqa: E402
     RELAXED_TOLERANCE, OnnxExportError, export_onnx, onnx_session,
     random_bgr, read_onnx_meta, run_onnx)
+from mmqueryopt.deployment.failure import describe  # noqa: E402
 
 METHODS = ('queryopt', 'a2net', 'a2netpp', 'agmh', 'adsh', 'exchnet',
            'semicon', 'hashnet', 'dpsh', 'csq', 'fish', 'dahnet',
@@ -159,6 +159,9 @@ def test_batch_axis(dynamo):
     proto = export_onnx(model, (6, 6), dynamo=dynamo)
     dims = proto.graph.input[0].type.tensor_type.shape.dim
     assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [3, 6, 6]
+    for output in proto.graph.output:
+        dims = output.type.tensor_type.shape.dim
+        assert dims[0].dim_param and dims[1].dim_value == 3
     for num in (1, 3):
         images = random_bgr(num, 6, 6, seed=num)
         np.testing.assert_array_equal(

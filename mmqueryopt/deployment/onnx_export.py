@@ -152,7 +152,7 @@ def export_onnx(model: nn.Module,
             proto = _export(encoder, (example, ), opset, dynamo,
                             dynamic_batch)
     except Exception as error:
-        if isinstance(error, _FrozenData):
+        if isinstance(error, FrozenByTracing):
             name = module_at(encoder, error.filename, error.lineno)
         else:
             name = stack.innermost() or innermost_failing(
@@ -216,12 +216,12 @@ def _export(module: nn.Module, args: tuple, opset: int, dynamo: bool,
                    if issubclass(w.category, TracerWarning)
                    and 'numpy' in str(w.message).lower()), None)
     if frozen is not None:
-        raise _FrozenData(frozen.filename, frozen.lineno,
-                          str(frozen.message).split('.')[0])
+        raise FrozenByTracing(frozen.filename, frozen.lineno,
+                              str(frozen.message).split('.')[0])
     return proto
 
 
-class _FrozenData(RuntimeError):
+class FrozenByTracing(RuntimeError):
     """Tracing took a tensor to NumPy: the graph would hold the example's
     values as a constant."""
 

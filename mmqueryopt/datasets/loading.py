@@ -57,8 +57,9 @@ class LoadImageBGR(BaseTransform):
     clears the cache), later passes copy its pixels, which are the decoded
     ones bit for bit.
 
-    Required keys: ``img_path``. Optional: ``list_line``, ``sample_idx``
-    (needed by the cache).
+    Required keys: ``img_path`` (without it, an ``img`` decoded by the
+    caller passes through unchanged). Optional: ``list_line``,
+    ``sample_idx`` (needed by the cache).
     Added keys: ``img``, ``img_shape``, ``ori_shape``.
 
     Args:
@@ -94,6 +95,10 @@ class LoadImageBGR(BaseTransform):
             dict | None: ``results`` with the image, or None when the image
             is skipped.
         """
+        if 'img_path' not in results and 'img' in results:
+            # Decoded by the caller: MMPretrain's inferencers read the image
+            # themselves and drop only a LoadImageFromFile from the pipeline.
+            return results
         index = results.get('sample_idx')
         cached = (None if self.round_cache is None or index is None else
                   self.round_cache.get(index))

@@ -60,9 +60,9 @@ def our_codes(config, ckpt, paths):
 @pytest.fixture(scope='module')
 def files(digits_root, tmp_path_factory):
     tmp = tmp_path_factory.mktemp('inferencer')
+    # The config's own test pipeline (LoadImageBGR): the inferencer decodes
+    # queries itself, our loader reads the gallery.
     cfg = Config.fromfile(CONFIG)
-    cfg.test_dataloader.dataset.pipeline = [
-        dict(type='LoadImageFromFile'), dict(type='PackInputs')]
     config = str(tmp / 'adsh_digits_12bit.py')
     cfg.dump(config)
     gallery = tmp / 'gallery'
@@ -123,6 +123,14 @@ def test_folder_prototype(files):
     # The gallery image itself is first, at distance 0.
     assert results[3][0]['sample']['img_path'] == files['paths'][4]
     assert results[3][0]['match_score'] > K - 1
+
+
+def test_inferencer_by_model_name(files):
+    """The three lines of docs/inference.md: a model by its name in our
+    model index."""
+    infer = ImageRetrievalInferencer(NAME, prototype=files['gallery'],
+                                     pretrained=files['ckpt'], device='cpu')
+    check_against_brute_force(files, infer)
 
 
 def test_list_prototype(files):

@@ -26,7 +26,9 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageBGR'),
+    # Scoped: MMPretrain's inferencers build this pipeline in MMPretrain's
+    # registry, where only the prefixed name finds ours.
+    dict(type='mmqueryopt.LoadImageBGR'),
     dict(type='PackInputs'),
 ]
 # The digits borrow CUB's layout, not its official split sizes.

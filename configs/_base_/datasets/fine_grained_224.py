@@ -27,7 +27,9 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageBGR'),
+    # Scoped: MMPretrain's inferencers build this pipeline in MMPretrain's
+    # registry, where only the prefixed name finds ours.
+    dict(type='mmqueryopt.LoadImageBGR'),
     # The long side is int(256 * long / short), as torchvision's Resize(256).
     dict(type='ResizeEdge', scale=256, edge='short', backend='pillow',
          interpolation='bilinear'),

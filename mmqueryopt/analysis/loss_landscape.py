@@ -23,15 +23,13 @@ database's rows, BatchNorm's running statistics) is restored after each
 batch, so that every grid point sees the checkpoint's state.
 """
 import copy
-import io
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mmqueryopt.fileio import atomic_write
-from .figures import DPI, pyplot
+from .figures import DPI, pyplot, save_figure
 
 #: Host bytes per grid point: each loss term's value, the plot's mesh and
 #: the JSON text of the values.
@@ -307,7 +305,7 @@ def plot_contour(alphas: Sequence[float], betas: Sequence[float],
     except BaseException:
         plt.close(fig)
         raise
-    _save_png(fig, out_file)
+    save_figure(fig, out_file)
 
 
 def plot_surface(alphas: Sequence[float], betas: Sequence[float],
@@ -334,17 +332,7 @@ def plot_surface(alphas: Sequence[float], betas: Sequence[float],
     except BaseException:
         plt.close(fig)
         raise
-    _save_png(fig, out_file)
-
-
-def _save_png(fig, out_file: str) -> None:
-    """Save ``fig`` as a PNG that is whole or absent, then close it."""
-    buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, dpi=DPI, format='png')
-    finally:
-        pyplot().close(fig)
-    atomic_write(out_file, buffer.getvalue())
+    save_figure(fig, out_file)
 
 
 def grid_axis(grid: int, span: float) -> List[float]:

@@ -16,8 +16,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from .figures import DPI, pyplot
-from .welch import save_figure_atomic
+from .figures import DPI, pyplot, save_figure
 
 
 def cosine_matrix(vectors) -> np.ndarray:
@@ -195,7 +194,7 @@ def plot_query_similarity(result: dict, out_file: str,
     for ax, (matrix, title) in zip(axes[0], panels):
         image = _heat_map(ax, matrix, title)
     fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label='cosine')
-    save_figure_atomic(fig, out_file)
+    save_figure(fig, out_file)
 
 
 def plot_branch_queries(matrix, code_length: int, out_file: str) -> None:
@@ -211,4 +210,4 @@ def plot_branch_queries(matrix, code_length: int, out_file: str) -> None:
         ax.axvline(edge, color='k', linewidth=0.6)
     fig.colorbar(image, ax=ax)
     fig.tight_layout()
-    save_figure_atomic(fig, out_file)
+    save_figure(fig, out_file)

@@ -10,13 +10,11 @@ scikit-learn's :class:`~sklearn.manifold.TSNE` with a fixed
 Several models (e.g. trained with and without the auxiliary branch) are
 drawn side by side.
 """
-import io
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from mmqueryopt.fileio import atomic_write
-from .figures import DPI, pyplot
+from .figures import DPI, pyplot, save_figure
 
 
 def select_samples(labels: Sequence[int],
@@ -133,9 +131,4 @@ def plot_panels(panels: Sequence[dict], out_file: str,
     except BaseException:
         plt.close(fig)
         raise
-    buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, dpi=DPI, format='png')
-    finally:
-        plt.close(fig)
-    atomic_write(out_file, buffer.getvalue())
+    save_figure(fig, out_file)

@@ -18,13 +18,11 @@ branch 0 remain.
 
 Plots use matplotlib on its Agg backend, imported when first drawing.
 """
-import io
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from mmqueryopt.fileio import atomic_write
-from .figures import DPI, pyplot
+from .figures import DPI, pyplot, save_figure
 
 FIGSIZE = (6.4, 4.8)  # inches: 640 x 480 pixels
 # The models' markers, apart from the curves' default colour cycle.
@@ -239,16 +237,6 @@ def bound_curves(num_classes: Sequence[int],
             for m in num_classes]
 
 
-def save_figure_atomic(fig, out_file: str) -> None:
-    """Save ``fig`` as a PNG that is whole or absent, then close it."""
-    buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, dpi=DPI, format='png')
-    finally:
-        pyplot().close(fig)
-    atomic_write(out_file, buffer.getvalue())
-
-
 def plot_welch(dims: Sequence[int], curves: List[dict],
                models: Optional[List[dict]], out_file: str) -> None:
     """Draw the bound curves and each model's measured cosines beside them.
@@ -288,4 +276,4 @@ def plot_welch(dims: Sequence[int], curves: List[dict],
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6, loc='upper right')
     fig.tight_layout()
-    save_figure_atomic(fig, out_file)
+    save_figure(fig, out_file)

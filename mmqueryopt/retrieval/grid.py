@@ -6,10 +6,13 @@ are green (same label as the query) or red (another label) when both labels
 are known, grey otherwise. The figure is laid out in pixels, so a grid of
 ``n`` cells is exactly ``grid_size(n, ...)`` pixels.
 """
+import io
 import math
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
+
+from mmqueryopt.fileio import atomic_write
 
 # Pixels above each thumbnail for its title, and around it for the border.
 TITLE_PX = 20
@@ -93,11 +96,17 @@ def grid_figure(num_cells: int, thumb_size: int = 128,
 
 
 def save_figure(fig, out_file: str) -> None:
-    """Save ``fig`` as a PNG of exactly its pixel size, then close it."""
+    """Save ``fig`` as a PNG of exactly its pixel size, then close it.
+
+    The file is whole or absent: rendered in memory, then written
+    atomically, so an interrupted tool leaves no half-written picture.
+    """
+    buffer = io.BytesIO()
     try:
-        fig.savefig(out_file, dpi=DPI, format='png')
+        fig.savefig(buffer, dpi=DPI, format='png')
     finally:
         pyplot().close(fig)
+    atomic_write(out_file, buffer.getvalue())
 
 
 def save_grid(out_file: str,

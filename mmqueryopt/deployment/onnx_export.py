@@ -17,6 +17,7 @@ random images, at a batch size other than the example's) refuses such a
 graph instead of writing it.
 """
 import io
+import logging
 import warnings
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -198,9 +199,17 @@ def _export(module: nn.Module, args: tuple, opset: int, dynamo: bool,
             shapes = None
             if dynamic_batch:
                 shapes = ({0: torch.export.Dim('batch')}, )
-            program = torch.onnx.export(
-                module, args, dynamo=True, opset_version=opset,
-                dynamic_shapes=shapes, verbose=False, **names)
+            # onnxscript's optimiser logs a warning per multi-output op it
+            # does not fold: nothing to act on.
+            optimizer_log = logging.getLogger('onnxscript')
+            level = optimizer_log.level
+            optimizer_log.setLevel(logging.ERROR)
+            try:
+                program = torch.onnx.export(
+                    module, args, dynamo=True, opset_version=opset,
+                    dynamic_shapes=shapes, verbose=False, **names)
+            finally:
+                optimizer_log.setLevel(level)
             proto = program.model_proto
         else:
             buffer = io.BytesIO()

@@ -153,3 +153,17 @@ def test_an_untraceable_module_is_named(tmp_path):
                  env_path=[str(tmp_path)]), tmp_path / 'out')
     assert ("module 'neck' (KthValuePooling) is not traceable" in line
             and 'aten::kthvalue' in line), line
+
+
+def test_without_the_onnx_extra(tmp_path):
+    # An onnxruntime that fails to import, first on the path: as if the
+    # extra were not installed.
+    fake = tmp_path / 'fake' / 'onnxruntime'
+    fake.mkdir(parents=True)
+    (fake / '__init__.py').write_text("raise ImportError('not here')\n")
+    line = assert_one_line_error(
+        run_tool(TOOL, DIGITS, 'any.pth', '--out',
+                 str(tmp_path / 'out' / 'm.onnx'),
+                 env_path=[str(tmp_path / 'fake')]), tmp_path / 'out')
+    assert line == ('error: ONNX export needs onnxruntime: '
+                    'pip install -e ".[onnx]"')

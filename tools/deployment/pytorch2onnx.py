@@ -23,7 +23,7 @@ import sys  # isort: skip
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import openmp_env  # noqa: F401,E402  # isort: skip
 import argparse  # noqa: E402
-import importlib.util  # noqa: E402
+import importlib  # noqa: E402
 from typing import List, Optional  # noqa: E402
 
 import mmqueryopt  # noqa: F401,E402  (registers every module)
@@ -75,8 +75,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def _missing_packages(dynamo: bool) -> List[str]:
-    needed = ['onnx', 'onnxruntime'] + (['onnxscript'] if dynamo else [])
-    return [name for name in needed if importlib.util.find_spec(name) is None]
+    """The optional packages the export needs that do not import."""
+    missing = []
+    for name in ['onnx', 'onnxruntime'] + (['onnxscript'] if dynamo else []):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
 
 
 def _verify_images(paths: List[str], cfg, size) -> list:

@@ -8,13 +8,13 @@ from mmqueryopt.retrieval import BinaryIndex
 from test_inferencer import K, NAME, files, our_codes  # noqa: F401
 
 
-def brute_force(files, gallery_paths, query_paths):
+def brute_force(files, gallery_paths, query_paths):  # noqa: F811
     gallery = our_codes(files['config'], files['ckpt'], gallery_paths)
     queries = our_codes(files['config'], files['ckpt'], query_paths)
     return (queries[:, None, :] != gallery[None, :, :]).sum(-1)
 
 
-def check_search(searcher, files, gallery_paths):
+def check_search(searcher, files, gallery_paths):  # noqa: F811
     distances = brute_force(files, gallery_paths, files['queries'])
     results = searcher.search(files['queries'], topk=len(gallery_paths))
     for row, items in enumerate(results):
@@ -29,11 +29,11 @@ def check_search(searcher, files, gallery_paths):
 
 
 @pytest.fixture(scope='module')
-def searcher(files):
+def searcher(files):  # noqa: F811
     return HashSearcher(files['config'], files['ckpt'], device='cpu')
 
 
-def test_codes_are_the_encoders(searcher, files):
+def test_codes_are_the_encoders(searcher, files):  # noqa: F811
     assert searcher.code_length == K
     np.testing.assert_array_equal(
         searcher.codes(files['queries']),
@@ -41,7 +41,8 @@ def test_codes_are_the_encoders(searcher, files):
     assert searcher.codes(files['queries'][0]).shape == (1, K)
 
 
-def test_folder_list_and_codes_file_galleries(searcher, files, tmp_path):
+def test_folder_list_and_codes_file_galleries(
+        searcher, files, tmp_path):  # noqa: F811
     index = searcher.build_index(files['gallery'])
     assert list(index.paths) == files['paths']
     check_search(searcher, files, files['paths'])
@@ -63,14 +64,14 @@ def test_folder_list_and_codes_file_galleries(searcher, files, tmp_path):
     assert 'weights_sha256' in str(error.value)
 
 
-def test_by_model_name(files):
+def test_by_model_name(files):  # noqa: F811
     by_name = HashSearcher(NAME, files['ckpt'], device='cpu')
     assert by_name.meta['config'] == 'adsh_digits_12bit'
     by_name.build_index(files['gallery'])
     check_search(by_name, files, files['paths'])
 
 
-def test_bad_input_is_one_line(searcher, files, tmp_path):
+def test_bad_input_is_one_line(searcher, files, tmp_path):  # noqa: F811
     with pytest.raises(ValueError, match="'no_such_model' is neither"):
         HashSearcher('no_such_model', files['ckpt'])
     with pytest.raises(FileNotFoundError, match='nowhere.py'):

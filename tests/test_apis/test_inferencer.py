@@ -3,11 +3,12 @@ neighbours are our Hamming neighbours, its prototype cache is our codes
 file, and our model names work with get_model / list_models.
 
 The model: the digits ADSH config (configs/adsh/adsh_digits_12bit.py) with
-random weights whose hash layer's bias is set to the median of its inputs
-over the gallery, so that each bit splits the gallery and distances vary
+random weights whose hash layer's bias puts each bit's threshold in the
+widest gap amid its values over the gallery, so that each bit splits the
+gallery and distances vary
 (a tiny trained digits model gives every image one code). Its test
-pipeline here starts with MMPretrain's ``LoadImageFromFile``, which the
-inferencer replaces by its own image reading.
+pipeline is the config's own: ``LoadImageBGR`` reads the gallery and passes
+on the queries the inferencer decodes itself.
 """
 import json
 import os
@@ -70,19 +71,31 @@ def files(digits_root, tmp_path_factory):
     for path in digits_images(digits_root, 60):
         shutil.copy(path, gallery / osp.basename(path))
     paths = sorted(str(p) for p in gallery.iterdir())
+    queries = digits_images(digits_root, 97)[:3] + [paths[4]]
     init_default_scope('mmqueryopt')
     torch.manual_seed(0)
     model = MODELS.build(cfg.model).eval()
-    dataset = ImageListDataset(paths, cfg.test_dataloader.dataset.pipeline)
+    dataset = ImageListDataset(paths + queries[:3],
+                               cfg.test_dataloader.dataset.pipeline)
     batch = pseudo_collate([dataset[i] for i in range(len(dataset))])
     with torch.no_grad():
         inputs = model.data_preprocessor(batch, False)['inputs']
         pooled = model.neck(model.backbone(inputs))
         pooled = pooled[-1] if isinstance(pooled, tuple) else pooled
-        model.head.fc.bias -= model.head.fc(pooled).median(0).values
+        # Each bit's threshold in the widest gap between the middle half
+        # of its values over the gallery and the queries: the bits split
+        # the images, and no image sits so close to a threshold that
+        # another runtime's rounding (ONNX's) flips its bit.
+        values = model.head.fc(pooled).sort(0).values
+        n = len(values)
+        middle = values[n // 4:3 * n // 4 + 1]
+        gaps = middle[1:] - middle[:-1]
+        widest = gaps.argmax(0)
+        bits = torch.arange(values.shape[1])
+        model.head.fc.bias -= (middle[widest, bits] +
+                               middle[widest + 1, bits]) / 2
     ckpt = str(tmp / 'adsh_balanced.pth')
     torch.save(dict(state_dict=model.state_dict()), ckpt)
-    queries = digits_images(digits_root, 97)[:3] + [paths[4]]
     return dict(config=config, ckpt=ckpt, gallery=str(gallery),
                 paths=paths, queries=queries, tmp=tmp, digits=digits_root)
 

@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader, Subset
 
 import mmqueryopt  # noqa: F401  (registers every module)
 from mmqueryopt.engine.cli import (USER_ERRORS, add_encoder_args,
+                                   add_loader_args,
                                    close_dist, join_launcher, read_config,
                                    user_error_line, user_error_message)
 from mmqueryopt.retrieval import save_codes
@@ -63,12 +64,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         metavar='DIR',
         help=f'encode every image under DIR, recursively '
         f'({", ".join(IMAGE_EXTENSIONS)})')
-    parser.add_argument(
-        '--batch-size', type=int, help="default: the test dataloader's")
-    parser.add_argument(
-        '--num-workers', type=int, help="default: the test dataloader's")
-    parser.add_argument(
-        '--no-progress', action='store_true', help='no progress bar')
+    add_loader_args(parser)
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],

@@ -243,6 +243,21 @@ def _unexpected_argument(error: TypeError) -> Optional[str]:
                             keyword.group(1))
 
 
+def add_loader_args(parser: argparse.ArgumentParser) -> None:
+    """How a tool reads its images: ``--batch-size`` and ``--num-workers``
+    (default: the config's test dataloader's) and ``--no-progress``.
+
+    Args:
+        parser (argparse.ArgumentParser): The tool's parser.
+    """
+    parser.add_argument(
+        '--batch-size', type=int, help="default: the test dataloader's")
+    parser.add_argument(
+        '--num-workers', type=int, help="default: the test dataloader's")
+    parser.add_argument(
+        '--no-progress', action='store_true', help='no progress bars')
+
+
 def add_encoder_args(parser: argparse.ArgumentParser,
                      checkpoint_help: str) -> None:
     """The arguments naming a trained encoder: ``config``, ``checkpoint``,

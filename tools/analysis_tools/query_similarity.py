@@ -37,6 +37,7 @@ from mmqueryopt.analysis.query_similarity import (  # noqa: E402
     plot_branch_queries, plot_query_similarity, query_similarities,
     split_attribute_similarities)
 from mmqueryopt.engine.cli import (add_encoder_args,  # noqa: E402
+                                   add_loader_args,
                                    exit_on_user_error, read_config,
                                    user_error_message)
 from mmqueryopt.fileio import atomic_write  # noqa: E402
@@ -63,12 +64,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--examples', type=int, default=3,
         help='single images drawn (the first of each of the first '
         'classes; default 3, as the paper)')
-    parser.add_argument(
-        '--batch-size', type=int, help="default: the test dataloader's")
-    parser.add_argument(
-        '--num-workers', type=int, help="default: the test dataloader's")
-    parser.add_argument(
-        '--no-progress', action='store_true', help='no progress bar')
+    add_loader_args(parser)
     args = parser.parse_args(argv)
     if args.examples < 0:
         raise SystemExit(f'error: --examples must be >= 0; got '

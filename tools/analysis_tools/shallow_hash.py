@@ -39,6 +39,7 @@ from mmqueryopt.analysis.shallow import (SHALLOW_METHODS,  # noqa: E402
                                          backbone_neck_features,
                                          describe_feature, pooled_feature)
 from mmqueryopt.engine.cli import (add_cfg_options,  # noqa: E402
+                                   add_loader_args,
                                    exit_on_user_error, read_config)
 from mmqueryopt.evaluation.functional import evaluate_retrieval  # noqa: E402
 from mmqueryopt.fileio import atomic_write  # noqa: E402
@@ -81,12 +82,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--device',
         help="e.g. 'cpu' or 'cuda:0' (default: CUDA when available)")
-    parser.add_argument(
-        '--batch-size', type=int, help="default: the test dataloader's")
-    parser.add_argument(
-        '--num-workers', type=int, help="default: the test dataloader's")
-    parser.add_argument(
-        '--no-progress', action='store_true', help='no progress bars')
+    add_loader_args(parser)
     add_cfg_options(parser)
     args = parser.parse_args(argv)
     # One line and status 1, as for every other bad input of the tools.

@@ -38,6 +38,7 @@ from encode import build_dataloader  # noqa: E402
 from mmqueryopt.analysis.welch import (bound_curves,  # noqa: E402
                                        measure_model, plot_welch)
 from mmqueryopt.engine.cli import (add_cfg_options,  # noqa: E402
+                                   add_loader_args,
                                    exit_on_user_error, read_config,
                                    user_error_message)
 from mmqueryopt.fileio import atomic_write  # noqa: E402
@@ -80,12 +81,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--device',
         help="e.g. 'cpu' or 'cuda:0' (default: CUDA when available)")
-    parser.add_argument(
-        '--batch-size', type=int, help="default: the test dataloader's")
-    parser.add_argument(
-        '--num-workers', type=int, help="default: the test dataloader's")
-    parser.add_argument(
-        '--no-progress', action='store_true', help='no progress bars')
+    add_loader_args(parser)
     add_cfg_options(parser)
     args = parser.parse_args(argv)
     # A list option takes every word after it: in the order,

@@ -88,14 +88,7 @@ def attribute_features(model, inputs):
     Returns:
         Tensor: (b, k, d).
     """
-    import torch
-    head = model.head
-    memory, memory_pos = model.neck(model.backbone(inputs))
-    query_pos = head.query_embed.weight.unsqueeze(0).expand(
-        memory.size(0), -1, -1)
-    decoded = head.decoder_layer(
-        torch.zeros_like(query_pos), query_pos, memory, memory_pos)
-    return head.decoder_norm(decoded)
+    return model.head.attribute_features(model.neck(model.backbone(inputs)))
 
 
 def attribute_similarity(model, inputs):

@@ -1,6 +1,6 @@
 """QueryOpt's hash head: one learnable query per bit, decoded by
 cross-attention, plus parameter-free auxiliary branches in training."""
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -93,14 +93,34 @@ class QueryHashHead(BaseHashHead):
         Returns:
             Tensor: (B, relaxed_dims) in training, (B, code_length) in eval.
         """
-        memory, memory_pos = feats
         queries = (self.branch_queries()
                    if self.training else self.query_embed.weight)
+        decoded = F.normalize(self.attribute_features(feats, queries), dim=-1)
+        return torch.tanh(self.bit_proj(decoded).squeeze(-1))
+
+    def attribute_features(self,
+                           feats: Tuple[Tensor, Tensor],
+                           queries: Optional[Tensor] = None) -> Tensor:
+        """The attribute-specific feature each query decodes from an image:
+        the decoder's output after its final LayerNorm, whose L2-normalised
+        projection is the query's relaxed bit (the paper's Figure 8).
+
+        Args:
+            feats (tuple[Tensor, Tensor]): neck tokens and position
+                embedding, each (B, T, d).
+            queries (Tensor, optional): (Q, d) queries to decode. Defaults
+                to the original ones (branch 0, the binary code's).
+
+        Returns:
+            Tensor: (B, Q, d).
+        """
+        memory, memory_pos = feats
+        if queries is None:
+            queries = self.query_embed.weight
         query_pos = queries.unsqueeze(0).expand(memory.size(0), -1, -1)
         decoded = self.decoder_layer(
             torch.zeros_like(query_pos), query_pos, memory, memory_pos)
-        decoded = F.normalize(self.decoder_norm(decoded), dim=-1)
-        return torch.tanh(self.bit_proj(decoded).squeeze(-1))
+        return self.decoder_norm(decoded)
 
     def attention_maps(self, feats: Tuple[Tensor, Tensor]) -> Tensor:
         """Where each bit's query looks: the decoder's cross-attention of

@@ -20,7 +20,7 @@ MMPretrain's ``ImageRetrievalInferencer``:
 """
 import os.path as osp
 from collections import OrderedDict
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -158,21 +158,25 @@ def check_prototype_images(dataset) -> None:
             raise BrokenImageError(f'prototype image {path}: {problem}')
 
 
-def relaxed_rows(model, inputs) -> Tensor:
-    """The relaxed bits of a batch's images, each group of same-sized images
-    preprocessed on its own.
+def rows_by_shape(model, inputs, compute: Callable) -> Tensor:
+    """``compute``'s rows of a batch's images, each group of same-sized
+    images preprocessed on its own, rows in batch order.
 
     The data preprocessor pads a batch of differently sized images to the
-    largest, which would make an image's code depend on its batch mates.
+    largest, which would make an image's output depend on its batch mates
+    (and on the batch size). A config whose test transforms end in a fixed
+    crop gives one group per batch, so this costs nothing there.
 
     Args:
         model: A :class:`~mmqueryopt.models.HashRetriever`.
         inputs (Tensor | list[Tensor]): The batch's ``inputs``: (3, H, W)
             images, stacked (``default_collate``) or listed
             (``pseudo_collate``).
+        compute (Callable): ``compute(model, images)``: (b, 3, H, W)
+            preprocessed images to a (b, D) tensor.
 
     Returns:
-        Tensor: (b, code_length), rows in batch order.
+        Tensor: (len(inputs), D).
     """
     groups = {}
     for i, image in enumerate(inputs):
@@ -181,11 +185,21 @@ def relaxed_rows(model, inputs) -> Tensor:
     for members in groups.values():
         data = model.data_preprocessor(
             dict(inputs=[inputs[i] for i in members]), False)
-        values = model.extract_feat(data['inputs'])[:, :model.code_length]
+        values = compute(model, data['inputs'])
         if rows is None:
             rows = values.new_empty(len(inputs), values.size(1))
         rows[members] = values
     return rows
+
+
+def relaxed_rows(model, inputs) -> Tensor:
+    """The relaxed bits (branch 0) of a batch's images, as
+    :func:`rows_by_shape` computes rows: (b, code_length)."""
+    return rows_by_shape(model, inputs, _relaxed)
+
+
+def _relaxed(model, images: Tensor) -> Tensor:
+    return model.extract_feat(images)[:, :model.code_length]
 
 
 def _batch_meta(samples: Sequence) -> Tuple[List[int], list, list]:

@@ -233,26 +233,12 @@ def encode_outputs(
 
 def _by_shape(model, batch: dict, compute: Callable):
     """``compute``'s rows of a batch, (b, D) float32 on the CPU, computed on
-    each group of same-sized images, rows in batch order.
-
-    The data preprocessor pads a batch of differently sized images to the
-    largest; an image's output would then depend on its batch mates (and on
-    ``--batch-size``). A config whose test transforms end in a fixed crop
-    gives one group per batch, so this costs nothing there.
-    """
-    inputs = batch['inputs']
-    groups = {}
-    for i, image in enumerate(inputs):
-        groups.setdefault(tuple(image.shape), []).append(i)
-    values = None
-    for rows in groups.values():
-        data = model.data_preprocessor(
-            dict(inputs=[inputs[i] for i in rows]), False)
-        output = compute(model, data['inputs']).float().cpu()
-        if values is None:
-            values = output.new_empty(len(inputs), output.size(1))
-        values[rows] = output
-    return values
+    each group of same-sized images
+    (:func:`mmqueryopt.models.prototype.rows_by_shape`)."""
+    from mmqueryopt.models.prototype import rows_by_shape
+    return rows_by_shape(
+        model, batch['inputs'],
+        lambda model, images: compute(model, images).float().cpu())
 
 
 def to_codes(codes: np.ndarray, paths: Sequence[str],

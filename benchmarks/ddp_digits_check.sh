@@ -6,7 +6,10 @@
 # Usage: bash benchmarks/ddp_digits_check.sh [WORK_DIR]
 # Env:   PROCS (2), TOLERANCE (0.05), CONFIG (the digits main job),
 #        PER_PROC_BATCH (8: PROCS x 8 = the single run's batch of 16, so both
-#        runs take the same number of steps at the same learning rate).
+#        runs take the same number of steps at the same learning rate),
+#        SINGLE_MAP (unset: train the single-process run here; set, e.g. to
+#        the README's 0.9939: compare with that recorded result instead,
+#        which halves the check's time: CI does this).
 # Exit status 0 when |mAP(ddp) - mAP(single)| <= TOLERANCE, 1 otherwise.
 set -euo pipefail
 
@@ -25,10 +28,13 @@ final_map() {
 }
 
 mkdir -p "$WORK_DIR"
-start=$SECONDS
-python tools/train.py "$CONFIG" --work-dir "$WORK_DIR/single" \
-    > "$WORK_DIR/single.log" 2>&1
-single_s=$((SECONDS - start))
+single_s=0
+if [ -z "${SINGLE_MAP:-}" ]; then
+    start=$SECONDS
+    python tools/train.py "$CONFIG" --work-dir "$WORK_DIR/single" \
+        > "$WORK_DIR/single.log" 2>&1
+    single_s=$((SECONDS - start))
+fi
 
 start=$SECONDS
 bash tools/dist_train.sh "$CONFIG" "$PROCS" --work-dir "$WORK_DIR/ddp" \
@@ -36,7 +42,7 @@ bash tools/dist_train.sh "$CONFIG" "$PROCS" --work-dir "$WORK_DIR/ddp" \
     > "$WORK_DIR/ddp.log" 2>&1
 ddp_s=$((SECONDS - start))
 
-single=$(final_map "$WORK_DIR/single.log")
+single=${SINGLE_MAP:-$(final_map "$WORK_DIR/single.log")}
 ddp=$(final_map "$WORK_DIR/ddp.log")
 python - "$single" "$ddp" "$TOLERANCE" "$PROCS" "$PER_PROC_BATCH" \
     "$single_s" "$ddp_s" <<'EOF'
@@ -44,7 +50,8 @@ import sys
 single, ddp, tol = map(float, sys.argv[1:4])
 procs, batch, single_s, ddp_s = map(int, sys.argv[4:])
 diff = abs(ddp - single)
-rows = [('single process, batch 16', single, single_s),
+rows = [('single process, batch 16' + (' (recorded)' if not single_s
+                                        else ''), single, single_s),
         (f'{procs} processes, batch {batch} each', ddp, ddp_s)]
 for name, value, seconds in rows:
     print(f'{name:<30} mAP {value:.4f}  ({seconds} s)')

@@ -27,13 +27,13 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(REPO, 'tools'))
 import openmp_env  # noqa: F401,E402  # isort: skip
 import argparse  # noqa: E402
-import platform  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from typing import Callable, Dict, List, Optional, Tuple  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from bench_data import cpu_model  # noqa: E402
 DEFAULT_MODELS = ('configs/queryopt/queryopt_digits_12bit.py:32x32',
                   'configs/queryopt/queryopt_cub_12bit.py:224x224')
 HEADER = ('| model | input | batch | threads | PyTorch | onnxruntime | '
@@ -136,18 +136,6 @@ def table_rows(name: str, size: Tuple[int, int], results: dict) -> List[str]:
             f'img/s | {cell["onnxruntime"] / cell["pytorch"]:.2f} | '
             f'{"yes" if cell["same"] else "no"} |')
     return rows
-
-
-def cpu_model() -> str:
-    """The CPU's model name, from /proc/cpuinfo where there is one."""
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or 'unknown CPU'
 
 
 def main(argv: Optional[List[str]] = None) -> dict:

@@ -1,7 +1,9 @@
+import contextlib
 import glob
 import os.path as osp
 import sys
 import uuid
+from types import SimpleNamespace
 
 import pytest
 from mmengine.config import Config
@@ -62,6 +64,45 @@ def tiny_digits_cfg(data_root: str, work_dir: str, rounds: int = 2,
     # name and second: two runners built in one second would share them.
     cfg.experiment_name = f'tiny_{uuid.uuid4().hex[:8]}'
     return cfg
+
+
+def train_tiny_run(digits_root: str, folder: str, name: str,
+                   relaxed_dims: int = 96) -> SimpleNamespace:
+    """Train one round of 32 images of :func:`tiny_digits_cfg` (12 bits,
+    ``relaxed_dims // 12`` branches: 8, the config's, by default).
+
+    Returns:
+        SimpleNamespace: ``config`` (the config file, dumped to
+        ``folder/<name>.py``), ``ckpt`` (its checkpoint) and ``cfg``.
+    """
+    from mmengine.runner import Runner
+
+    work_dir = osp.join(folder, name)
+    cfg = tiny_digits_cfg(digits_root, work_dir, rounds=1,
+                          epochs_per_round=1, num_samples=32)
+    cfg.model.head.relaxed_dims = relaxed_dims
+    cfg.default_hooks.checkpoint.interval = 1
+    Runner.from_cfg(cfg.copy()).train()
+    config = osp.join(folder, f'{name}.py')
+    cfg.dump(config)
+    return SimpleNamespace(config=config, cfg=cfg,
+                           ckpt=osp.join(work_dir, 'epoch_1.pth'))
+
+
+@contextlib.contextmanager
+def one_thread_encoder(run: SimpleNamespace):
+    """The encoder of a :func:`train_tiny_run`, run on one thread (on a busy
+    machine the other thread spinning in OpenMP makes this small network
+    many times slower)."""
+    import torch
+
+    from mmqueryopt.retrieval.encoder import build_encoder
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield build_encoder(run.cfg, run.ckpt, 'cpu')
+    finally:
+        torch.set_num_threads(threads)
 
 
 def adsh_view(batch_labels, batch_indices, database_codes, database_labels,

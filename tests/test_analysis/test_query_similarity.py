@@ -10,14 +10,14 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import one_thread_encoder, train_tiny_run
 from encode import build_dataloader
-from figure_runs import train_tiny_run
 from mmqueryopt.analysis.query_similarity import (
     attribute_features, cosine_matrix, example_images, off_diagonal,
     plot_branch_queries, plot_query_similarity, query_similarities,
     split_attribute_similarities)
 from mmqueryopt.fileio import load_checkpoint_file
-from mmqueryopt.retrieval.encoder import build_encoder, relaxed_bits
+from mmqueryopt.retrieval.encoder import relaxed_bits
 
 
 def loop_cosines(vectors):
@@ -59,12 +59,8 @@ def aux_run(digits_root, tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def model(aux_run):
-    """The encoder, run on one thread (the busy machine's other thread
-    spinning in OpenMP makes this small network many times slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield build_encoder(aux_run.cfg, aux_run.ckpt, 'cpu')
-    torch.set_num_threads(threads)
+    with one_thread_encoder(aux_run) as encoder:
+        yield encoder
 
 
 def test_query_similarity_from_the_checkpoint(model, aux_run):

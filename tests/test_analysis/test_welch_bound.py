@@ -14,13 +14,13 @@ import torch.nn.functional as F
 from mmengine.dataset import pseudo_collate
 from PIL import Image
 
+from conftest import one_thread_encoder, train_tiny_run
 from encode import build_dataloader
-from figure_runs import train_tiny_run
 from mmqueryopt.analysis.welch import (bound_curves, branch_bits,
                                        cross_cosines, measure_codes,
                                        measure_model, one_per_class,
                                        plot_welch, welch_bound)
-from mmqueryopt.retrieval.encoder import build_encoder, relaxed_bits
+from mmqueryopt.retrieval.encoder import relaxed_bits
 
 
 def exact_bound(m, d):
@@ -180,12 +180,8 @@ def aux_run(digits_root, tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def model(aux_run):
-    """The encoder, run on one thread (the busy machine's other thread
-    spinning in OpenMP makes this small network many times slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield build_encoder(aux_run.cfg, aux_run.ckpt, 'cpu')
-    torch.set_num_threads(threads)
+    with one_thread_encoder(aux_run) as encoder:
+        yield encoder
 
 
 def database_loader(cfg):

@@ -23,9 +23,8 @@ from PIL import Image
 
 from analysis_tools.query_similarity import main as similarity_main
 from analysis_tools.welch_bound import main as welch_main
-from conftest import REPO
+from conftest import REPO, train_tiny_run
 from encode import build_dataloader
-from figure_runs import train_tiny_run
 from mmqueryopt.fileio import load_checkpoint_file
 from mmqueryopt.retrieval.encoder import build_encoder, relaxed_bits
 

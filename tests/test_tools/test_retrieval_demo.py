@@ -26,10 +26,9 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner
 from PIL import Image, ImageOps
 
-from conftest import REPO, tiny_digits_cfg
+from conftest import REPO, train_tiny_run
 from encode import main as encode_main
 from mmqueryopt.registry import MODELS
 from mmqueryopt.retrieval import build_encoder, load_codes, save_codes
@@ -62,14 +61,10 @@ def digits_gallery(digits_root, tmp_path_factory):
 @pytest.fixture(scope='module')
 def queryopt(digits_root, tmp_path_factory):
     """(config file, checkpoint) of the tiny QueryOpt model, one round."""
-    tmp = tmp_path_factory.mktemp('demo_queryopt')
-    work_dir = str(tmp / 'work')
-    cfg = tiny_digits_cfg(digits_root, work_dir, rounds=1,
-                          epochs_per_round=1, num_samples=32)
-    Runner.from_cfg(cfg.copy()).train()
-    config = str(tmp / 'tiny_digits.py')
-    cfg.dump(config)
-    return config, osp.join(work_dir, 'epoch_1.pth')
+    run = train_tiny_run(digits_root,
+                         str(tmp_path_factory.mktemp('demo_queryopt')),
+                         'tiny_digits')
+    return run.config, run.ckpt
 
 
 def initialised(name, tmp):

@@ -7,10 +7,9 @@ import shutil
 
 import numpy as np
 import pytest
-from mmengine.runner import Runner
 from PIL import Image
 
-from conftest import tiny_digits_cfg
+from conftest import train_tiny_run
 from encode import main as encode_main
 from mmqueryopt.retrieval import Codes, load_codes, save_codes
 from mmqueryopt.retrieval.grid import RIGHT, WRONG, grid_size
@@ -31,14 +30,10 @@ def _border_colours(img):
 @pytest.fixture(scope='module')
 def trained(digits_root, tmp_path_factory):
     """(config file, checkpoint) of a model trained for one tiny round."""
-    tmp = tmp_path_factory.mktemp('search_tools')
-    work_dir = str(tmp / 'work')
-    cfg = tiny_digits_cfg(digits_root, work_dir, rounds=1,
-                          epochs_per_round=1, num_samples=32)
-    Runner.from_cfg(cfg.copy()).train()
-    config = str(tmp / 'tiny_digits.py')
-    cfg.dump(config)
-    return config, osp.join(work_dir, 'epoch_1.pth')
+    run = train_tiny_run(digits_root,
+                         str(tmp_path_factory.mktemp('search_tools')),
+                         'tiny_digits')
+    return run.config, run.ckpt
 
 
 @pytest.fixture(scope='module')

@@ -29,7 +29,6 @@ import json  # noqa: E402
 from typing import List, Optional  # noqa: E402
 
 import torch  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
 from mmengine.dataset import pseudo_collate  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
@@ -37,7 +36,8 @@ import mmqueryopt  # noqa: E402,F401  (registers every module)
 from mmqueryopt.analysis.tsne import (check_perplexity, embed,  # noqa: E402
                                       plot_panels, select_samples)
 from mmqueryopt.datasets import BrokenImageError  # noqa: E402
-from mmqueryopt.engine.cli import (exit_on_user_error,  # noqa: E402
+from mmqueryopt.engine.cli import (add_cfg_options,  # noqa: E402
+                                   exit_on_user_error,
                                    user_error_message)
 from mmqueryopt.engine.config_options import read_config  # noqa: E402
 from mmqueryopt.fileio import atomic_write  # noqa: E402
@@ -71,12 +71,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--max-num-samples', type=int, default=100,
         help='at most this many images per class (default 100)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config keys (every config), e.g. key=value')
-    parser.add_argument(
-        '--allow-new-keys', action='store_true',
-        help='let --cfg-options add keys the configs do not have')
+    # Applied to every config.
+    add_cfg_options(parser)
     parser.add_argument(
         '--device', help="e.g. 'cpu' or 'cuda:0' (default: CUDA when "
         'available)')
